@@ -1,0 +1,30 @@
+"""policygen: least-privilege IAM policies from CloudTrail logs, as IAM Access Analyzer writes them.
+
+The public API is small:
+
+>>> from policygen import generate_policy
+>>> result = generate_policy("arn:aws:iam::111122223333:role/app", "logs/", start="2026-01-01")
+>>> result.policies(placeholders=True)          # AWS-format policy documents
+>>> result.to_api()                             # GetGeneratedPolicy's generatedPolicyResult
+"""
+
+from policygen.analysis import Analysis, AnalysisOptions, analyse
+from policygen.arns import Principal
+from policygen.engine import GenerationResult, generate_policy
+from policygen.policy import render_policies
+from policygen.sources import LocalFolder, Selection, TrailSource
+from policygen.usage import Usage
+
+__all__ = [
+    "Analysis",
+    "AnalysisOptions",
+    "GenerationResult",
+    "LocalFolder",
+    "Principal",
+    "Selection",
+    "TrailSource",
+    "Usage",
+    "analyse",
+    "generate_policy",
+    "render_policies",
+]

@@ -1,0 +1,5 @@
+"""`python -m policygen`."""
+
+from policygen.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""The `policygen` command.
+
+Exit codes scripts can rely on: 0 success, 2 bad input (one line on stderr, no
+traceback), 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from policygen.engine import GenerationResult, generate_policy
+from policygen.sources import LogObject
+
+USAGE_ERROR = 2
+
+
+class InputError(click.ClickException):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+    exit_code = USAGE_ERROR
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into one-line CLI errors."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise InputError(str(exc)) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[LogObject], None] | None]:
+    """A rich progress bar on stderr (files and bytes per second) when it is a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]} files"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scanning", total=None, files=0)
+        state = {"files": 0}
+
+        def advance(obj: LogObject) -> None:
+            state["files"] += 1
+            bar.update(task, advance=obj.size, files=state["files"])
+
+        yield advance
+
+
+def summary_lines(result: GenerationResult) -> list[str]:
+    """The short human summary printed on stderr after a run."""
+    stats, analysis = result.analysis.stats, result.analysis
+    lines = [
+        f"files read: {stats.files_read}, skipped: {stats.files_skipped}; "
+        f"records read: {stats.records_read}, matched: {stats.records_matched}, "
+        f"duplicates: {stats.duplicates}; actions: {len(analysis.actions)}"
+    ]
+    lines.extend(f"skipped {path}: {reason}" for path, reason in sorted(stats.skipped.items()))
+    lines.extend(
+        f"not mapped: {u.event_source} {u.event_name} ({u.count} calls): {u.reason}"
+        for u in analysis.unmapped
+    )
+    denied = [name for name, use in analysis.actions.items() if use.denied_only]
+    if denied:
+        lines.append(f"only ever denied ({len(denied)}): {', '.join(denied)}")
+    lines.extend(f"incomplete: {reason}" for reason in analysis.incomplete_reasons)
+    return lines
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="policygen")
+def cli() -> None:
+    """Least-privilege IAM policies from CloudTrail logs (IAM Access Analyzer compatible)."""
+
+
+@cli.command()
+@click.option("--principal", required=True, help="IAM user or role ARN to generate for.")
+@click.option(
+    "--logs",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one log file.",
+)
+@click.option("--start", help="ISO 8601 start of the window (default: 90 days before --end).")
+@click.option("--end", help="ISO 8601 end of the window (default: now).")
+@click.option("--region", "regions", multiple=True, help="Region to read; repeatable.")
+@click.option("--resource-placeholders", is_flag=True, help="ARN placeholders instead of '*'.")
+@click.option("--service-level-template", is_flag=True, help="Add service:* for unmapped services.")
+@click.option(
+    "--denied",
+    type=click.Choice(["include", "exclude"]),
+    default="include",
+    show_default=True,
+    help="Whether calls refused by IAM count (AWS includes them).",
+)
+@click.option(
+    "--data-events/--no-data-events",
+    default=True,
+    show_default=True,
+    help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
+)
+@click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+def generate(
+    principal: str,
+    logs: Path,
+    start: str | None,
+    end: str | None,
+    regions: tuple[str, ...],
+    resource_placeholders: bool,
+    service_level_template: bool,
+    denied: str,
+    data_events: bool,
+    trail_arn: str | None,
+    progress: bool | None,
+) -> None:
+    """Generate a policy for one principal and print it as GetGeneratedPolicy's result."""
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    with user_errors(), progress_bar(show_progress) as on_file:
+        result = generate_policy(
+            principal,
+            logs,
+            start=start,
+            end=end,
+            regions=regions or None,
+            denied=denied,  # type: ignore[arg-type]
+            data_events=data_events,
+            trail_arn=trail_arn,
+            on_file=on_file,
+        )
+    document = result.to_api(
+        placeholders=resource_placeholders, service_level=service_level_template
+    )
+    click.echo(json.dumps(document, indent=2))
+    for line in summary_lines(result):
+        click.echo(line, err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: every usage or input error is one line and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="policygen", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("policygen: aborted", err=True)
+        code = 130
+    except click.ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        click.echo(f"policygen: error: {message}", err=True)
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,166 @@
+"""The library entry point: one function from logs to an AWS-shaped generation result.
+
+The CLI and the HTTP service both call these functions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
+from policygen.arns import Principal
+from policygen.policy import render_policies
+from policygen.scanner import ProgressCallback, scan
+from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
+from policygen.timeutil import format_time, now, parse_time
+from policygen.usage import Usage
+
+#: AWS's longest window for one generation; also the CLI's default look-back.
+MAX_WINDOW = timedelta(days=90)
+
+TimeLike = str | int | float | datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TrailProperties:
+    """One trail as echoed in `cloudTrailProperties.trailProperties`."""
+
+    cloud_trail_arn: str
+    regions: tuple[str, ...] = ()
+    all_regions: bool = True
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "cloudTrailArn": self.cloud_trail_arn,
+            "regions": list(self.regions),
+            "allRegions": self.all_regions,
+        }
+
+
+@dataclass(slots=True)
+class GenerationResult:
+    """A finished generation: the analysis, and the inputs that produced it."""
+
+    principal: Principal
+    analysis: Analysis
+    start: datetime
+    end: datetime
+    trails: list[TrailProperties] = field(default_factory=list)
+
+    def policies(self, *, placeholders: bool = False, service_level: bool = False) -> list[str]:
+        """The policy documents, rendered the way `GetGeneratedPolicy`'s flags ask."""
+        return render_policy_documents(
+            self.analysis, self.principal, placeholders=placeholders, service_level=service_level
+        )
+
+    def to_api(self, *, placeholders: bool = False, service_level: bool = False) -> dict[str, Any]:
+        """`generatedPolicyResult` exactly as `GetGeneratedPolicy` returns it."""
+        return generated_policy_result(
+            self.principal.arn,
+            self.start,
+            self.end,
+            self.trails,
+            policies=self.policies(placeholders=placeholders, service_level=service_level),
+            complete=self.analysis.is_complete and not service_level,
+        )
+
+
+def render_policy_documents(
+    analysis: Analysis, principal: Principal, *, placeholders: bool, service_level: bool
+) -> list[str]:
+    """Render an analysis as AWS-format policy documents."""
+    return render_policies(
+        analysis.actions,
+        placeholders=placeholders,
+        partition=principal.partition,
+        service_level=analysis.service_level_prefixes if service_level else (),
+    )
+
+
+def generated_policy_result(
+    principal_arn: str,
+    start: datetime,
+    end: datetime,
+    trails: Iterable[TrailProperties],
+    *,
+    policies: list[str] | None,
+    complete: bool | None,
+) -> dict[str, Any]:
+    """The `generatedPolicyResult` shape; `policies=None` omits them (job not finished)."""
+    properties: dict[str, Any] = {"principalArn": principal_arn}
+    if complete is not None:
+        properties["isComplete"] = complete
+    properties["cloudTrailProperties"] = {
+        "trailProperties": [trail.to_api() for trail in trails],
+        "startTime": format_time(start),
+        "endTime": format_time(end),
+    }
+    result: dict[str, Any] = {"properties": properties}
+    if policies is not None:
+        result["generatedPolicies"] = [{"policy": text} for text in policies]
+    return result
+
+
+def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[datetime, datetime]:
+    """Parse the window; `end` defaults to now, `start` to 90 days before `end`.
+
+    ValueError when `start` is after `end`.
+    """
+    end_time = parse_time(end) if end is not None else now()
+    start_time = parse_time(start) if start is not None else end_time - MAX_WINDOW
+    if start_time > end_time:
+        raise ValueError(f"start {format_time(start_time)} is after end {format_time(end_time)}")
+    return start_time, end_time
+
+
+def as_source(logs: str | Path | TrailSource) -> TrailSource:
+    """A trail source for a path (a local folder or file) or an existing source."""
+    if isinstance(logs, str | Path):
+        return LocalFolder(Path(logs))
+    return logs
+
+
+def collect_usage(
+    principal: Principal,
+    source: TrailSource,
+    selection: Selection,
+    *,
+    on_file: ProgressCallback | None = None,
+) -> Usage:
+    """Scan `source` for the principal's calls in `selection`."""
+    return scan(source, selection, principal, on_file=on_file)[principal.arn]
+
+
+def generate_policy(
+    principal_arn: str,
+    logs: str | Path | TrailSource,
+    *,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    regions: Iterable[str] | None = None,
+    denied: DeniedMode = "include",
+    data_events: bool = True,
+    margin: timedelta = DEFAULT_MARGIN,
+    trail_arn: str | None = None,
+    on_file: ProgressCallback | None = None,
+) -> GenerationResult:
+    """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
+
+    Raises ValueError for bad arguments (the message says which) and FileNotFoundError
+    when `logs` does not exist. Unreadable log files are reported in the result instead.
+    """
+    principal = Principal.parse(principal_arn)
+    start_time, end_time = resolve_window(start, end)
+    region_set = frozenset(regions) if regions else None
+    source = as_source(logs)
+    selection = Selection(start_time, end_time, region_set, frozenset({principal.account}), margin)
+    usage = collect_usage(principal, source, selection, on_file=on_file)
+    analysis = analyse(usage, AnalysisOptions(denied=denied, data_events=data_events))
+    trail = TrailProperties(
+        trail_arn or source.describe(), tuple(sorted(region_set or ())), region_set is None
+    )
+    return GenerationResult(principal, analysis, start_time, end_time, [trail])

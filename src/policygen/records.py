@@ -1,0 +1,117 @@
+"""The CloudTrail record fields policygen reads, and who a record belongs to.
+
+Only the fields the scan needs are declared, so msgspec skips everything else in a
+record without building Python objects for it; that is most of a record's bytes.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from policygen.arns import Principal
+
+
+class SessionIssuer(msgspec.Struct, frozen=True):
+    type: str | None = None
+    arn: str | None = None
+
+
+class SessionContext(msgspec.Struct, frozen=True):
+    sessionIssuer: SessionIssuer | None = None
+
+
+class UserIdentity(msgspec.Struct, frozen=True):
+    type: str | None = None
+    arn: str | None = None
+    invokedBy: str | None = None
+    sessionContext: SessionContext | None = None
+
+
+class Record(msgspec.Struct, frozen=True):
+    eventTime: str | None = None
+    eventSource: str | None = None
+    eventName: str | None = None
+    awsRegion: str | None = None
+    eventType: str | None = None
+    eventID: str | None = None
+    errorCode: str | None = None
+    managementEvent: bool | None = None
+    eventCategory: str | None = None
+    userIdentity: UserIdentity | None = None
+    # Decoded lazily: only the few calls whose actions depend on it pay for it.
+    requestParameters: msgspec.Raw | None = None
+
+
+class LogFile(msgspec.Struct):
+    Records: list[Record]
+
+
+class RawLogFile(msgspec.Struct):
+    """A log file whose records are kept undecoded, to decode them one by one."""
+
+    Records: list[msgspec.Raw]
+
+
+LOG_DECODER = msgspec.json.Decoder(LogFile)
+RAW_LOG_DECODER = msgspec.json.Decoder(RawLogFile)
+RECORD_DECODER = msgspec.json.Decoder(Record)
+PARAMS_DECODER = msgspec.json.Decoder(dict)
+
+#: Data-event (eventSource, eventName) pairs, for old records that predate `managementEvent`.
+KNOWN_DATA_EVENTS = frozenset(
+    [
+        ("s3.amazonaws.com", name)
+        for name in """GetObject PutObject DeleteObject DeleteObjects HeadObject CopyObject
+        GetObjectAcl PutObjectAcl GetObjectTagging PutObjectTagging DeleteObjectTagging
+        CreateMultipartUpload UploadPart UploadPartCopy CompleteMultipartUpload
+        AbortMultipartUpload ListParts SelectObjectContent RestoreObject GetObjectAttributes
+        GetObjectRetention PutObjectRetention GetObjectLegalHold PutObjectLegalHold""".split()
+    ]
+    + [("lambda.amazonaws.com", "Invoke"), ("lambda.amazonaws.com", "InvokeAsync")]
+)
+
+
+def identity_arn(identity: UserIdentity, principal_kind: str) -> str | None:
+    """The ARN a record's caller is matched on for a principal of `principal_kind`.
+
+    Users match on `userIdentity.arn` (it keeps the user's path). Roles match on the
+    session issuer's ARN, because the session ARN (`assumed-role/Name/session`) drops
+    the role path and would confuse same-named roles on different paths.
+    """
+    if principal_kind == "user":
+        return identity.arn if identity.type == "IAMUser" else None
+    if identity.type != "AssumedRole" or identity.sessionContext is None:
+        return None
+    issuer = identity.sessionContext.sessionIssuer
+    if issuer is None or issuer.type != "Role":
+        return None
+    return issuer.arn
+
+
+def caller_principal(identity: UserIdentity | None) -> str | None:
+    """The IAM user or role ARN that made a call, or None for anyone else.
+
+    Used by all-principals scans: every user and role found becomes a principal.
+    """
+    if identity is None:
+        return None
+    if identity.type == "IAMUser":
+        return identity.arn
+    return identity_arn(identity, "role")
+
+
+def is_data_event(record: Record) -> bool:
+    """Whether a record is a data-plane event (S3 objects, Lambda Invoke, ...)."""
+    if record.managementEvent is not None:
+        return not record.managementEvent
+    if record.eventCategory is not None:
+        return record.eventCategory == "Data"
+    return (record.eventSource, record.eventName) in KNOWN_DATA_EVENTS
+
+
+def belongs_to(record: Record, principal: Principal) -> bool:
+    """True when the record is one of the principal's own calls (type checks included)."""
+    identity = record.userIdentity
+    if identity is None:
+        return False
+    return identity_arn(identity, principal.kind) == principal.arn

@@ -1,0 +1,171 @@
+"""Trail sources: where the log files of a window are, and their bytes.
+
+A source lists only what a job needs. In the CloudTrail layout
+(`AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`) folders are
+pruned by account, region and delivery day before anything is read; files outside the
+layout (exports, hand-made folders) are read whole and filtered by their records.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+#: A delivery file's name (cloudtrail-format.md §1.2).
+LOG_NAME_RE = re.compile(
+    r"(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<ts>\d{8}T\d{4}Z)_[A-Za-z0-9]+"
+    r"\.json(?:\.gz)?$"
+)
+ACCOUNT_RE = re.compile(r"\d{12}")
+ORG_RE = re.compile(r"o-[a-z0-9]{10,32}")
+SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
+DEFAULT_MARGIN = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which events a job wants: a time window, and optionally regions and accounts.
+
+    `margin` is how long after `end` a file may still be delivered carrying events from
+    inside the window: folder dates and file names are delivery times, not event times.
+    """
+
+    start: datetime
+    end: datetime
+    regions: frozenset[str] | None = None
+    accounts: frozenset[str] | None = None
+    margin: timedelta = DEFAULT_MARGIN
+
+    def wants_region(self, region: str) -> bool:
+        return self.regions is None or region in self.regions
+
+    def wants_account(self, account: str) -> bool:
+        return self.accounts is None or account in self.accounts
+
+    def first_day(self) -> date:
+        return self.start.astimezone(UTC).date()
+
+    def last_day(self) -> date:
+        return (self.end + self.margin).astimezone(UTC).date()
+
+    def wants_delivery(self, delivered: datetime) -> bool:
+        """A file delivered at `delivered` can hold events of the window."""
+        return self.start.replace(second=0, microsecond=0) <= delivered <= self.end + self.margin
+
+
+@dataclass(frozen=True, slots=True)
+class LogObject:
+    """One log file to read: its location in the source and its size in bytes."""
+
+    key: str
+    size: int
+
+
+class TrailSource(Protocol):
+    """Anything logs can be read from: a local folder, an S3 bucket prefix, ..."""
+
+    def list_objects(self, selection: Selection) -> Iterator[LogObject]:
+        """The log files that may hold events of `selection`, pruned as far as the layout allows."""
+        ...
+
+    def read(self, obj: LogObject) -> bytes:
+        """The file's bytes as stored (possibly gzip-compressed)."""
+        ...
+
+    def describe(self) -> str:
+        """Where this source reads from, for messages."""
+        ...
+
+
+def _parse_delivery(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _Walk:
+    """Where a folder sits in the CloudTrail layout, as far as the walk has seen it."""
+
+    in_cloudtrail: bool = False
+    region: str | None = None
+    ymd: tuple[int, ...] = ()
+
+
+def wants_file(name: str, selection: Selection) -> bool:
+    """Whether a file of that name can hold wanted events (layout names are pruned by time)."""
+    if not (name.endswith(".json.gz") or name.endswith(".json")):
+        return False
+    if "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+        return False
+    match = LOG_NAME_RE.search(name)
+    if match is None:
+        return True
+    return (
+        selection.wants_account(match["account"])
+        and selection.wants_region(match["region"])
+        and selection.wants_delivery(_parse_delivery(match["ts"]))
+    )
+
+
+def _wants_date_folder(ymd: tuple[int, ...], selection: Selection) -> bool:
+    """Prune `YYYY`, `YYYY/MM` and `YYYY/MM/DD` folders to the window's delivery days."""
+    first, last = selection.first_day(), selection.last_day()
+    lo = (first.year, first.month, first.day)[: len(ymd)]
+    hi = (last.year, last.month, last.day)[: len(ymd)]
+    return lo <= ymd <= hi
+
+
+def _child_state(state: _Walk, name: str, selection: Selection) -> _Walk | None:
+    """The walk state inside folder `name`, or None to prune the folder."""
+    if name in SKIPPED_FOLDERS:
+        return None
+    if not state.in_cloudtrail:
+        if ACCOUNT_RE.fullmatch(name) and not selection.wants_account(name):
+            return None
+        return _Walk(in_cloudtrail=name == "CloudTrail")
+    if state.region is None:
+        return _Walk(True, name) if selection.wants_region(name) else None
+    if len(state.ymd) < 3 and name.isdigit():
+        ymd = (*state.ymd, int(name))
+        return _Walk(True, state.region, ymd) if _wants_date_folder(ymd, selection) else None
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFolder:
+    """Log files under a local folder, in the CloudTrail S3 layout or any other."""
+
+    root: Path
+    follow_symlinks: bool = field(default=False)
+
+    def list_objects(self, selection: Selection) -> Iterator[LogObject]:
+        if self.root.is_file():
+            yield LogObject(str(self.root), self.root.stat().st_size)
+            return
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no such folder: {self.root}")
+        yield from self._walk(str(self.root), _Walk(), selection)
+
+    def _walk(self, folder: str, state: _Walk, selection: Selection) -> Iterator[LogObject]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=self.follow_symlinks):
+                child = _child_state(state, entry.name, selection)
+                if child is not None:
+                    yield from self._walk(entry.path, child, selection)
+            elif entry.is_file() and wants_file(entry.name, selection):
+                yield LogObject(entry.path, entry.stat().st_size)
+
+    def read(self, obj: LogObject) -> bytes:
+        with open(obj.key, "rb") as handle:
+            return handle.read()
+
+    def describe(self) -> str:
+        return str(self.root)

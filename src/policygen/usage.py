@@ -1,0 +1,149 @@
+"""What a principal did, as the scanner found it: calls counted by kind, plus scan statistics.
+
+This is the hand-over point between scanning and mapping. It holds CloudTrail facts only
+(event sources and names, outcomes), never IAM actions, so that one scan (or the usage
+index) can be mapped and rendered in every mode without reading the logs again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+Outcome = Literal["ok", "denied", "error"]
+
+#: errorCode values that mean IAM (or a resource policy) refused the call.
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "Client.UnauthorizedOperation",
+        "UnauthorizedOperation",
+        "UnauthorizedAccess",
+        "AuthorizationError",
+        "AuthorizationErrorException",
+        "NotAuthorized",
+        "Forbidden",
+        "ForbiddenException",
+        "403",
+    }
+)
+
+
+def outcome_of(error_code: str | None) -> Outcome:
+    """Classify a record's `errorCode`: refused by IAM, failed otherwise, or succeeded.
+
+    Only authorization failures count as denied; throttling, not-found and EC2 dry runs
+    show the caller was allowed to try, so they are plain use (`error`).
+    """
+    if not error_code:
+        return "ok"
+    return "denied" if error_code in DENIED_CODES else "error"
+
+
+class CallKey(NamedTuple):
+    """One kind of call: the CloudTrail facts the mapping needs, nothing more.
+
+    `qualifier` carries the few request-parameter facts that change which IAM action a
+    call needs (an S3 `versionId`, a PartiQL statement verb); it is empty for most calls.
+    """
+
+    event_source: str
+    event_name: str
+    qualifier: str = ""
+    outcome: Outcome = "ok"
+    data_event: bool = False
+
+
+@dataclass(slots=True)
+class CallStats:
+    """How often a kind of call happened, when first and last, and one example event."""
+
+    count: int = 0
+    first: str = ""
+    last: str = ""
+    example_event_id: str = ""
+
+    def add(self, event_time: str, event_id: str, count: int = 1) -> None:
+        """Count one (or `count`) occurrences at `event_time` (ISO 8601 `Z` strings compare)."""
+        self.count += count
+        if not self.first or event_time < self.first:
+            self.first = event_time
+            self.example_event_id = event_id or self.example_event_id
+        if event_time > self.last:
+            self.last = event_time
+
+    def merge(self, other: CallStats) -> None:
+        """Fold in the stats of the same call found elsewhere (another file or worker)."""
+        if not other.count:
+            return
+        if not self.first or (other.first and other.first < self.first):
+            self.first = other.first
+            self.example_event_id = other.example_event_id or self.example_event_id
+        self.last = max(self.last, other.last)
+        self.count += other.count
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """What a scan read and skipped; shown to the user and used for `isComplete`."""
+
+    files_listed: int = 0
+    files_read: int = 0
+    files_skipped: int = 0
+    bytes_read: int = 0
+    records_read: int = 0
+    records_matched: int = 0
+    records_bad: int = 0
+    duplicates: int = 0
+    #: file path (or key) -> reason, for files that could not be read.
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: why matched-looking records were ignored (`AwsServiceEvent`, `outside window`, ...).
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: ScanStats) -> None:
+        """Add another partial scan's counters to these."""
+        self.files_listed += other.files_listed
+        self.files_read += other.files_read
+        self.files_skipped += other.files_skipped
+        self.bytes_read += other.bytes_read
+        self.records_read += other.records_read
+        self.records_matched += other.records_matched
+        self.records_bad += other.records_bad
+        self.duplicates += other.duplicates
+        self.skipped.update(other.skipped)
+        self.ignored.update(other.ignored)
+
+    def skip(self, path: str, reason: str) -> None:
+        """Record a file that could not be read; the scan goes on without it."""
+        self.files_skipped += 1
+        self.skipped[path] = reason
+
+
+@dataclass(slots=True)
+class Usage:
+    """Everything one principal did in the window, keyed by kind of call."""
+
+    principal_arn: str
+    calls: dict[CallKey, CallStats] = field(default_factory=dict)
+    stats: ScanStats = field(default_factory=ScanStats)
+
+    def record(self, key: CallKey, event_time: str, event_id: str) -> None:
+        """Count one call of kind `key`."""
+        stats = self.calls.get(key)
+        if stats is None:
+            stats = self.calls[key] = CallStats()
+        stats.add(event_time, event_id)
+
+    def merge(self, other: Usage) -> None:
+        """Fold in another partial result for the same principal."""
+        for key, stats in other.calls.items():
+            mine = self.calls.get(key)
+            if mine is None:
+                self.calls[key] = CallStats(
+                    stats.count, stats.first, stats.last, stats.example_event_id
+                )
+            else:
+                mine.merge(stats)
+        self.stats.merge(other.stats)

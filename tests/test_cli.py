@@ -1,0 +1,88 @@
+"""The `policygen` command as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from logfactory import ROLE_ARN, record, write_log
+
+WINDOW = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "policygen", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_generate_prints_generated_policy_result(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    done = run("generate", "--principal", ROLE_ARN, "--logs", str(logs), *WINDOW)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["properties"]["principalArn"] == ROLE_ARN
+    assert result["properties"]["isComplete"] is True
+    [policy] = result["generatedPolicies"]
+    assert json.loads(policy["policy"])["Statement"][0]["Action"] == "ec2:RunInstances"
+    assert "files read: 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_generate_with_placeholders(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    done = run(
+        "generate", "--principal", ROLE_ARN, "--logs", str(logs), "--resource-placeholders", *WINDOW
+    )
+    assert done.returncode == 0, done.stderr
+    policy = json.loads(json.loads(done.stdout)["generatedPolicies"][0]["policy"])
+    assert len(policy["Statement"]) == 5
+
+
+def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    write_log(logs, [], suffix="Z" * 16).write_bytes(b"\x1f\x8b\x08broken")
+    done = run("generate", "--principal", ROLE_ARN, "--logs", str(logs), *WINDOW)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["properties"]["isComplete"] is False
+    assert "skipped: 1" in done.stderr
+    assert "corrupt gzip" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["generate", "--logs", "."], "Missing option '--principal'"),
+        (["generate", "--principal", "bob", "--logs", "."], "not an IAM user or role ARN"),
+        (["generate", "--principal", ROLE_ARN, "--logs", "/no/such/dir"], "no such folder"),
+        (["generate", "--principal", ROLE_ARN, "--logs", ".", "--start", "yesterday"], "ISO"),
+        (
+            [
+                "generate",
+                "--principal",
+                ROLE_ARN,
+                "--logs",
+                ".",
+                "--start",
+                "2026-02-01",
+                "--end",
+                "2026-01-01",
+            ],
+            "after end",
+        ),
+        (["generate", "--principal", ROLE_ARN, "--logs", ".", "--denied", "maybe"], "--denied"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args: list[str], fragment: str) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("policygen: error:")
+    assert fragment in lines[0]
