@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from policygen.synth import CorpusSpec, Manifest, generate_corpus
+
 
 @pytest.fixture
 def logs(tmp_path: Path) -> Path:
@@ -13,3 +15,11 @@ def logs(tmp_path: Path) -> Path:
     root = tmp_path / "trail"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    """A small synthetic trail (two accounts, two regions, two days) and its ground truth."""
+    root = tmp_path_factory.mktemp("corpus")
+    spec = CorpusSpec(seed=7, days=2, target_bytes=3_000_000)
+    return root, generate_corpus(root, spec)

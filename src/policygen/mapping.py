@@ -443,10 +443,34 @@ _QUALIFIER_RULES: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
 }
 
 
+#: The event names of `_QUALIFIER_RULES`: most calls are ruled out without the catalogue,
+#: which scanner workers then never load.
+_QUALIFIER_NAMES = frozenset(name for _, name in _QUALIFIER_RULES)
+
+
 @cache
 def needs_parameters(event_source: str, event_name: str) -> bool:
     """True when requestParameters can change this call's actions (so worth decoding)."""
-    return (iam_prefix(event_source), event_name.lower()) in _QUALIFIER_RULES
+    name = event_name.lower()
+    return name in _QUALIFIER_NAMES and (iam_prefix(event_source), name) in _QUALIFIER_RULES
+
+
+#: Bytes that the raw requestParameters must contain (lower-cased) for a rule to find
+#: anything; rules not listed always decode.
+_RULE_HINTS: dict[Callable[[dict[str, Any]], str], bytes] = {
+    _s3_version: b"versionid",
+    _copy_source_version: b"versionid",
+    _batch_version: b"versionid",
+}
+
+
+@cache
+def parameter_hint(event_source: str, event_name: str) -> bytes | None:
+    """What raw requestParameters must contain before they are worth decoding for this
+    call's qualifier; None when they always are. (JSON escapes defeat a byte test, so a
+    caller decodes whenever the raw text holds a backslash.)"""
+    rule = _QUALIFIER_RULES.get((iam_prefix(event_source), event_name.lower()))
+    return _RULE_HINTS.get(rule) if rule else None
 
 
 def qualifier_for(

@@ -13,43 +13,48 @@ from policygen.arns import Principal
 NULL = msgspec.Raw(b"null")
 
 
-class SessionIssuer(msgspec.Struct, frozen=True):
+# Structs are declared in the order CloudTrail writes the fields (msgspec matches keys
+# fastest that way) and with gc=False: they hold no cycles, and the cyclic collector
+# would otherwise walk hundreds of thousands of them per scan.
+
+
+class SessionIssuer(msgspec.Struct, frozen=True, gc=False):
     type: str | None = None
     arn: str | None = None
 
 
-class SessionContext(msgspec.Struct, frozen=True):
+class SessionContext(msgspec.Struct, frozen=True, gc=False):
     sessionIssuer: SessionIssuer | None = None
 
 
-class UserIdentity(msgspec.Struct, frozen=True):
+class UserIdentity(msgspec.Struct, frozen=True, gc=False):
     type: str | None = None
     arn: str | None = None
-    invokedBy: str | None = None
     sessionContext: SessionContext | None = None
+    invokedBy: str | None = None
 
 
-class Record(msgspec.Struct, frozen=True):
+class Record(msgspec.Struct, frozen=True, gc=False):
+    userIdentity: UserIdentity | None = None
     eventTime: str | None = None
     eventSource: str | None = None
     eventName: str | None = None
     awsRegion: str | None = None
-    eventType: str | None = None
-    eventID: str | None = None
     errorCode: str | None = None
-    managementEvent: bool | None = None
-    eventCategory: str | None = None
-    userIdentity: UserIdentity | None = None
     # Kept raw and decoded lazily: only the few calls whose actions depend on it pay for
     # it. (msgspec cannot put Raw in a union; an absent field reads as JSON `null`.)
     requestParameters: msgspec.Raw = NULL
+    eventID: str | None = None
+    eventType: str | None = None
+    managementEvent: bool | None = None
+    eventCategory: str | None = None
 
 
-class LogFile(msgspec.Struct):
+class LogFile(msgspec.Struct, gc=False):
     Records: list[Record]
 
 
-class RawLogFile(msgspec.Struct):
+class RawLogFile(msgspec.Struct, gc=False):
     """A log file whose records are kept undecoded, to decode them one by one."""
 
     Records: list[msgspec.Raw]
@@ -105,11 +110,20 @@ def caller_principal(identity: UserIdentity | None) -> str | None:
 
 def is_data_event(record: Record) -> bool:
     """Whether a record is a data-plane event (S3 objects, Lambda Invoke, ...)."""
-    if record.managementEvent is not None:
-        return not record.managementEvent
-    if record.eventCategory is not None:
-        return record.eventCategory == "Data"
-    return (record.eventSource, record.eventName) in KNOWN_DATA_EVENTS
+    return data_event(
+        record.eventSource, record.eventName, record.managementEvent, record.eventCategory
+    )
+
+
+def data_event(
+    source: str | None, name: str | None, management: bool | None, category: str | None
+) -> bool:
+    """`is_data_event` from the fields alone: decided once per kind of call, not per record."""
+    if management is not None:
+        return not management
+    if category is not None:
+        return category == "Data"
+    return (source, name) in KNOWN_DATA_EVENTS
 
 
 def belongs_to(record: Record, principal: Principal) -> bool:

@@ -1,39 +1,53 @@
-"""The scanner: log files in, the principal's own API calls counted out.
+"""The scanner: log files in, the principals' own API calls counted out.
 
-Per file: gunzip (isal), skip the file outright when the principal's ARN does not occur
-in it, decode only the declared record fields (msgspec), keep `AwsApiCall` records of
-the principal inside the window, de-duplicate on `eventID`, and count them by `CallKey`.
-A file that cannot be read is recorded in `ScanStats.skipped`; the scan goes on.
+Per file: gunzip (isal), decode only the declared record fields (msgspec), keep the
+`AwsApiCall` records of users and roles inside the window, and count them by `CallKey`.
+For a one-principal job, bytes that cannot hold the principal's records are never
+decoded: a file without the principal's ARN is skipped whole, and in a file written the
+way CloudTrail writes (`{"Records":[{"eventVersion":...},...]}`) only the records around
+an occurrence of the ARN are cut out and decoded; the identity check on the decoded record
+then rejects records that merely mention the ARN.
+
+Files are scanned in batches (`scan_batch`), in this process or in worker processes
+(`policygen.fanout`); the parent folds each batch into a `Scan`, in listing order, and
+drops re-delivered duplicates there (`policygen.dedupe`), so that the answer does not
+depend on how the files were spread over processes. A file that cannot be read is
+recorded in `ScanStats.skipped`; the scan goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from isal import isal_zlib
 
 from policygen import mapping
 from policygen.arns import Principal
+from policygen.dedupe import Dedupe
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
-    caller_principal,
-    identity_arn,
-    is_data_event,
+    data_event,
 )
-from policygen.sources import LOG_NAME_RE, LogObject, Selection, TrailSource
+from policygen.sources import LOG_NAME_RE, LogObject, Selection, delivery_of
 from policygen.timeutil import format_time
-from policygen.usage import CallKey, ScanStats, Usage, outcome_of
+from policygen.usage import CallKey, CallStats, ScanStats, Usage, outcome_of
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_WBITS = 16 + 15
 #: Default cap on one file's decompressed size: real delivery files are a few MB at most.
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+#: How every record of a file written by CloudTrail starts, and how the next one follows.
+RECORD_START = b'{"eventVersion":'
+NEXT_RECORD = b',{"eventVersion":'
+LOG_HEAD = b'{"Records":['
+LOG_TAIL = b"]}"
 
 ProgressCallback = Callable[[LogObject], None]
 
@@ -48,17 +62,21 @@ class NotALogFile(FileError):
 
 @dataclass(frozen=True, slots=True)
 class ScanQuery:
-    """What to keep from the records: whose calls (None: every user and role), and when."""
+    """What to keep from the records: whose calls (None: every user and role), and when.
+
+    `hourly` keeps calls apart by event hour and region, for the usage index.
+    """
 
     principal: Principal | None
     start: str
     end: str
     regions: frozenset[str] | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    hourly: bool = False
 
     @classmethod
     def for_selection(
-        cls, principal: Principal | None, selection: Selection, **options: int
+        cls, principal: Principal | None, selection: Selection, **options: Any
     ) -> ScanQuery:
         return cls(
             principal,
@@ -118,10 +136,86 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     return records
 
 
+def _array_end(text: bytes) -> int:
+    """Where the `Records` array of a CloudTrail-written file closes, or -1 if it is not one."""
+    if not text.startswith(LOG_HEAD):
+        return -1
+    end = len(text)
+    while end and text[end - 1] in b" \t\r\n":
+        end -= 1
+    return end - 2 if text[end - 2 : end] == LOG_TAIL else -1
+
+
+def candidate_records(text: bytes, needle: bytes) -> list[Record] | None:
+    """Decode only the records in which `needle` occurs; None when that cannot be done safely.
+
+    A record is cut out from the record start before the occurrence to the next record
+    start after it. In a file that is not laid out as CloudTrail writes it, or where a cut
+    does not decode as exactly one record (a wrongly typed field included), None tells the
+    caller to decode the whole file instead, which also accounts for bad records.
+    """
+    array_end = _array_end(text)
+    if array_end < 0:
+        return None
+    view = memoryview(text)
+    records = []
+    found = text.find(needle)
+    try:
+        while found >= 0:
+            start = text.rfind(RECORD_START, 0, found)
+            end = text.find(NEXT_RECORD, found, array_end)
+            if start < 0:
+                return None
+            if end < 0:
+                end = array_end
+            records.append(RECORD_DECODER.decode(view[start:end]))
+            found = text.find(needle, end)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return records
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What one file added: the eventIDs it counted and, for each, its call's position in
+    `BatchResult.calls` (so that the parent can take back a duplicate)."""
+
+    ids: list[str] = field(default_factory=list)
+    refs: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """A batch's counts: compact, to cross process boundaries cheaply.
+
+    `calls` holds (principal ARN, call, bucket, stats, latest delivery); `bucket` is
+    `(hour, region)` for hourly queries and `()` otherwise.
+    """
+
+    calls: list[tuple[str, CallKey, tuple[str, ...], CallStats, int | None]]
+    files: list[FileResult]
+    stats: ScanStats
+
+
+@dataclass(frozen=True, slots=True)
+class FileTask:
+    """One file for `scan_batch`: its bytes (None: read `obj.path`) and delivery time."""
+
+    obj: LogObject
+    data: bytes | None
+    delivered: int | None
+    error: str | None = None
+
+
 def _qualifier(record: Record) -> str:
+    """The qualifier of a call whose action depends on its parameters (decoded only when
+    their bytes can matter: most S3 object calls name no version)."""
     source, name = record.eventSource or "", record.eventName or ""
-    if not mapping.needs_parameters(source, name):
-        return ""
+    hint = mapping.parameter_hint(source, name)
+    if hint is not None:
+        raw = bytes(record.requestParameters)
+        if b"\\" not in raw and hint not in raw.lower():
+            return ""
     try:
         params = PARAMS_DECODER.decode(record.requestParameters)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -129,115 +223,304 @@ def _qualifier(record: Record) -> str:
     return mapping.qualifier_for(source, name, params)
 
 
-class Scan:
-    """Accumulates the usage of one principal, or of every user and role, over many files."""
+class Tally:
+    """Counts records by kind of call within one batch; the hot loop of every scan."""
 
     def __init__(self, query: ScanQuery) -> None:
         self.query = query
         self.stats = ScanStats()
-        self.usage: dict[str, Usage] = {}
-        self._seen: set[str] = set()
-        principal = query.principal
-        self._needle = principal.arn.encode() if principal else None
-        if principal:
-            self.usage[principal.arn] = Usage(principal.arn)
+        # raw key -> [count, first, last, example id, latest delivery], or, for calls
+        # whose action depends on requestParameters, a dict qualifier -> such a list.
+        self._acc: dict[tuple[Any, ...], Any] = {}
+        self.files: list[FileResult] = []
 
-    def add_file(self, key: str, data: bytes) -> None:
-        """Scan one file's stored bytes; failures are recorded, never raised."""
-        stats = self.stats
+    def add_file(self, task: FileTask) -> None:
+        """Scan one file; failures are recorded, never raised."""
+        stats, query, obj = self.stats, self.query, task.obj
+        result = FileResult()
+        self.files.append(result)
+        if task.error is not None:
+            stats.skip(obj.key, task.error)
+            return
         try:
-            text = decompress(data, self.query.max_file_bytes)
-            stats.files_read += 1
-            stats.bytes_read += len(text)
-            if self._needle is not None and self._needle not in text:
-                return
-            records = decode_records(text, stats)
+            data = task.data
+            if data is None:
+                with open(obj.path or obj.key, "rb") as handle:
+                    data = handle.read()
+            text = decompress(data, query.max_file_bytes)
+        except OSError as exc:
+            stats.skip(obj.key, f"unreadable: {exc.strerror or exc}")
+            return
+        except FileError as exc:
+            stats.skip(obj.key, str(exc))
+            return
+        stats.files_read += 1
+        stats.bytes_read += len(text)
+        del data
+        try:
+            records = self._records(text)
         except NotALogFile as exc:
-            if LOG_NAME_RE.search(key):
-                stats.skip(key, str(exc))
+            if LOG_NAME_RE.search(obj.key):
+                stats.skip(obj.key, str(exc))
             else:
                 stats.ignored["not a CloudTrail log file"] += 1
             return
         except FileError as exc:
-            stats.skip(key, str(exc))
+            stats.skip(obj.key, str(exc))
             return
-        self.add_records(records)
+        if records:
+            self._count(records, result, task.delivered)
 
-    def add_records(self, records: Iterable[Record]) -> None:
-        """Count the wanted records among `records`."""
-        query, stats, seen = self.query, self.stats, self._seen
+    def _records(self, text: bytes) -> list[Record]:
+        principal = self.query.principal
+        if principal is not None:
+            needle = principal.arn.encode()
+            if needle not in text:
+                return []
+            found = candidate_records(text, needle)
+            if found is not None:
+                return found
+        return decode_records(text, self.stats)
+
+    def _count(self, records: list[Record], result: FileResult, delivered: int | None) -> None:
+        query, stats, acc = self.query, self.stats, self._acc
         principal = query.principal
-        start, end, regions = query.start[:19], query.end[:19], query.regions
+        target = principal.arn if principal else None
+        target_type = (
+            ("IAMUser" if principal.kind == "user" else "AssumedRole") if principal else ""
+        )
+        lo, hi = query.start[:19], query.end[:19] + "\x7f"
+        regions, hourly = query.regions, query.hourly
+        ids, refs = result.ids, result.refs
+        ignored = stats.ignored
+        matched = bad = 0
         for record in records:
-            stats.records_read += 1
             identity = record.userIdentity
             if identity is None:
                 continue
-            if principal is None:
-                arn = caller_principal(identity)
-            else:
-                arn = identity_arn(identity, principal.kind)
-                if arn != principal.arn:
+            kind = identity.type
+            if kind == "AssumedRole":
+                context = identity.sessionContext
+                issuer = context.sessionIssuer if context is not None else None
+                if issuer is None or issuer.type != "Role":
                     continue
-            if arn is None:
+                arn = issuer.arn
+            elif kind == "IAMUser":
+                arn = identity.arn
+            else:
                 continue
-            if record.eventType not in (None, "AwsApiCall"):
-                stats.ignored[record.eventType] += 1
+            if arn is None or (target is not None and (arn != target or kind != target_type)):
+                continue
+            event_type = record.eventType
+            if event_type is not None and event_type != "AwsApiCall":
+                ignored[event_type] += 1
                 continue
             when = record.eventTime
-            if when is None or not start <= when[:19] <= end:
-                stats.ignored["outside window"] += 1
+            if when is None or not lo <= when <= hi:
+                ignored["outside window"] += 1
                 continue
             if regions is not None and record.awsRegion not in regions:
-                stats.ignored["other region"] += 1
+                ignored["other region"] += 1
                 continue
-            if not record.eventSource or not record.eventName:
-                stats.records_bad += 1
+            source, name = record.eventSource, record.eventName
+            if not source or not name:
+                bad += 1
                 continue
-            event_id = record.eventID or ""
-            if event_id:
-                if event_id in seen:
-                    stats.duplicates += 1
-                    continue
-                seen.add(event_id)
-            stats.records_matched += 1
-            key = CallKey(
-                record.eventSource,
-                record.eventName,
-                _qualifier(record),
-                outcome_of(record.errorCode),
-                is_data_event(record),
+            key: tuple[Any, ...] = (
+                arn,
+                source,
+                name,
+                record.errorCode,
+                record.managementEvent,
+                record.eventCategory,
             )
-            usage = self.usage.get(arn)
-            if usage is None:
-                usage = self.usage[arn] = Usage(arn)
-            usage.record(key, when, event_id)
+            if hourly:
+                key = (*key, when[:13], record.awsRegion or "")
+            event_id = record.eventID or ""
+            entry = acc.get(key)
+            if entry is None:
+                qualified = mapping.needs_parameters(source, name)
+                entry = acc[key] = {} if qualified else [0, when, when, event_id, None]
+            if entry.__class__ is dict:
+                entry = _qualified(entry, record, when, event_id)
+            entry[0] += 1
+            if when < entry[1]:
+                entry[1] = when
+                entry[3] = event_id or entry[3]
+            elif when > entry[2]:
+                entry[2] = when
+            if delivered is not None and hourly:
+                entry[4] = _later(entry[4], delivered)
+            if event_id:
+                ids.append(event_id)
+                refs.append(entry)  # type: ignore[arg-type]  # positions after the batch
+            matched += 1
+        stats.records_read += len(records)
+        stats.records_matched += matched
+        stats.records_bad += bad
+
+    def result(self) -> BatchResult:
+        """The batch's counts by (principal, CallKey, bucket), in first-seen order."""
+        index: dict[tuple[Any, ...], int] = {}
+        calls: list[tuple[str, CallKey, tuple[str, ...]]] = []
+        counts: list[CallStats] = []
+        latest: list[int | None] = []
+        position: dict[int, int] = {}
+        for key, entry in self._acc.items():
+            arn, source, name, error, management, category, *bucket = key
+            leaves = entry.items() if entry.__class__ is dict else [("", entry)]
+            for qualifier, leaf in leaves:
+                outcome = outcome_of(error)
+                data = data_event(source, name, management, category)
+                call = CallKey(source, name, qualifier, outcome, data)
+                ident = (arn, call, *bucket)
+                at = index.get(ident)
+                if at is None:
+                    at = index[ident] = len(calls)
+                    calls.append((arn, call, tuple(bucket)))
+                    counts.append(CallStats())
+                    latest.append(None)
+                counts[at].merge(CallStats(*leaf[:4]))
+                latest[at] = _later(latest[at], leaf[4])
+                position[id(leaf)] = at
+        for result in self.files:
+            result.refs = [position[id(leaf)] for leaf in result.refs]
+        merged = [(*c, n, d) for c, n, d in zip(calls, counts, latest, strict=True)]
+        return BatchResult(merged, self.files, self.stats)
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    """The later of two optional delivery times."""
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
+def _qualified(entry: dict[str, list[Any]], record: Record, when: str, event_id: str) -> list[Any]:
+    """The counter list of this record's qualifier under a parameter-dependent call."""
+    qualifier = _qualifier(record)
+    leaf = entry.get(qualifier)
+    if leaf is None:
+        leaf = entry[qualifier] = [0, when, when, event_id, None]
+    return leaf
+
+
+def scan_batch(query: ScanQuery, tasks: list[FileTask]) -> BatchResult:
+    """Scan some files (in a worker process or in this one) into one compact result."""
+    tally = Tally(query)
+    for task in tasks:
+        tally.add_file(task)
+    return tally.result()
+
+
+class Scan:
+    """Folds batch results, in listing order, into usage per principal (or per bucket)."""
+
+    def __init__(self, query: ScanQuery, dedupe: Dedupe | None = None) -> None:
+        self.query = query
+        self.stats = ScanStats()
+        self.dedupe = dedupe if dedupe is not None else Dedupe()
+        #: (principal ARN, call, bucket) -> stats; bucket is (stream, hour, region) or ().
+        self.calls: dict[tuple[Any, ...], CallStats] = {}
+        #: latest delivery time of a file that contributed to each hourly bucket.
+        self.delivered: dict[tuple[Any, ...], int | None] = {}
+
+    def add_batch(self, objs: list[LogObject], batch: BatchResult) -> None:
+        """Fold in one batch whose files are `objs`, dropping re-delivered duplicates."""
+        counts = [call[3] for call in batch.calls]
+        stream = ""
+        for obj, result in zip(objs, batch.files, strict=True):
+            delivery = delivery_of(obj.key)
+            stream = delivery.stream
+            if not result.ids:
+                continue
+            for at in self.dedupe.duplicates(delivery, result.ids):
+                counts[result.refs[at]].count -= 1
+                batch.stats.duplicates += 1
+                batch.stats.records_matched -= 1
+        self.stats.merge(batch.stats)
+        self._merge_calls(batch, stream)
+
+    def _merge_calls(self, batch: BatchResult, stream: str) -> None:
+        hourly = self.query.hourly
+        for arn, call, bucket, stats, latest in batch.calls:
+            if not stats.count:
+                continue
+            key = (arn, call, stream, *bucket) if hourly else (arn, call)
+            mine = self.calls.get(key)
+            if mine is None:
+                self.calls[key] = stats
+            else:
+                mine.merge(stats)
+            if hourly:
+                before = self.delivered.get(key)
+                if latest is not None and (before is None or latest > before):
+                    self.delivered[key] = latest
+                else:
+                    self.delivered.setdefault(key, before)
 
     def results(self) -> dict[str, Usage]:
         """Usage per principal ARN, each carrying the scan's statistics."""
-        for usage in self.usage.values():
-            usage.stats = self.stats
-        return self.usage
+        usage: dict[str, Usage] = {}
+        if self.query.principal is not None:
+            usage[self.query.principal.arn] = Usage(self.query.principal.arn)
+        for (arn, call, *_), stats in self.calls.items():
+            found = usage.get(arn)
+            if found is None:
+                found = usage[arn] = Usage(arn)
+            mine = found.calls.get(call)
+            if mine is None:
+                found.calls[call] = CallStats(
+                    stats.count, stats.first, stats.last, stats.example_event_id
+                )
+            else:
+                mine.merge(stats)
+        for found in usage.values():
+            found.stats = self.stats
+        return usage
+
+
+def read_task(source: Any, obj: LogObject) -> FileTask:
+    """A task for `scan_batch`: a local file is opened by the worker, others are read here."""
+    delivered = delivery_of(obj.key).delivered
+    if obj.path is not None:
+        return FileTask(obj, None, delivered)
+    try:
+        return FileTask(obj, source.read(obj), delivered)
+    except OSError as exc:
+        return FileTask(obj, None, delivered, f"unreadable: {exc.strerror or exc}")
 
 
 def scan(
-    source: TrailSource,
+    source: Any,
     selection: Selection,
     principal: Principal | None,
     *,
     on_file: ProgressCallback | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    workers: int | None = None,
 ) -> dict[str, Usage]:
-    """Scan every file of `source` that `selection` needs, in this process."""
-    scan_state = Scan(ScanQuery.for_selection(principal, selection, max_file_bytes=max_file_bytes))
-    for obj in source.list_objects(selection):
-        scan_state.stats.files_listed += 1
-        try:
-            data = source.read(obj)
-        except OSError as exc:
-            scan_state.stats.skip(obj.key, f"unreadable: {exc.strerror or exc}")
-            continue
-        scan_state.add_file(obj.key, data)
-        if on_file is not None:
-            on_file(obj)
-    return scan_state.results()
+    """Scan every file of `source` that `selection` needs: usage per principal ARN.
+
+    `workers` processes (default: `fanout.default_workers()`; 1 scans in this process);
+    `on_file` is called here, in the caller's process, for each file as it is done.
+    """
+    from policygen import fanout  # fanout builds on this module
+
+    query = ScanQuery.for_selection(principal, selection, max_file_bytes=max_file_bytes)
+    state = Scan(query)
+
+    def listed(objs: Any) -> Any:
+        for obj in objs:
+            state.stats.files_listed += 1
+            yield obj
+
+    fanout.run(
+        source,
+        listed(source.list_objects(selection)),
+        query,
+        state.add_batch,
+        workers=workers,
+        on_file=on_file,
+    )
+    return state.results()

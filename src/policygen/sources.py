@@ -60,10 +60,36 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class LogObject:
-    """One log file to read: its location in the source and its size in bytes."""
+    """One log file to read: its location in the source and its size in bytes.
+
+    `path` is set when the file is on local disk, so that scanner worker processes open it
+    themselves instead of receiving its bytes from the parent.
+    """
 
     key: str
     size: int
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where a file sits in the CloudTrail layout: its stream and when it was delivered.
+
+    A stream is one account's logs in one region. Files outside the layout have neither
+    (stream `""`, delivered `None`).
+    """
+
+    stream: str
+    delivered: int | None  # epoch seconds
+
+
+def delivery_of(key: str) -> Delivery:
+    """The stream and delivery time of a file, from its CloudTrail file name."""
+    match = LOG_NAME_RE.search(key)
+    if match is None:
+        return Delivery("", None)
+    moment = _parse_delivery(match["ts"])
+    return Delivery(f"{match['account']}/{match['region']}", int(moment.timestamp()))
 
 
 class TrailSource(Protocol):
@@ -83,7 +109,15 @@ class TrailSource(Protocol):
 
 
 def _parse_delivery(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    """`20260105T1005Z` (checked by `LOG_NAME_RE`) as a UTC datetime, without strptime's cost."""
+    return datetime(
+        int(stamp[0:4]),
+        int(stamp[4:6]),
+        int(stamp[6:8]),
+        int(stamp[9:11]),
+        int(stamp[11:13]),
+        tzinfo=UTC,
+    )
 
 
 @dataclass(slots=True)
@@ -144,7 +178,7 @@ class LocalFolder:
 
     def list_objects(self, selection: Selection) -> Iterator[LogObject]:
         if self.root.is_file():
-            yield LogObject(str(self.root), self.root.stat().st_size)
+            yield LogObject(str(self.root), self.root.stat().st_size, str(self.root))
             return
         if not self.root.is_dir():
             raise FileNotFoundError(f"no such folder: {self.root}")
@@ -161,7 +195,7 @@ class LocalFolder:
                 if child is not None:
                     yield from self._walk(entry.path, child, selection)
             elif entry.is_file() and wants_file(entry.name, selection):
-                yield LogObject(entry.path, entry.stat().st_size)
+                yield LogObject(entry.path, entry.stat().st_size, entry.path)
 
     def read(self, obj: LogObject) -> bytes:
         with open(obj.key, "rb") as handle:

@@ -1,0 +1,169 @@
+"""Spreading a scan over worker processes, and folding the results back in listing order.
+
+Files are grouped into batches of consecutive files of one stream (a few MB stored), so
+that inter-process traffic is one small message per batch. Workers open local files
+themselves; only the bytes of non-local objects travel. At most two batches per worker
+are in flight, so memory is bounded by the batch size, not by the trail. Results are
+folded in the order the files were listed, so a parallel scan gives exactly what a
+sequential one gives, and the progress callback runs here, in the parent, as results come
+in; if it raises (a job being canceled), outstanding work is dropped and the error goes
+up to the caller.
+
+Small jobs (a few MB) run in this process: starting workers would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from policygen.scanner import BatchResult, FileTask, ScanQuery, read_task, scan_batch
+from policygen.sources import LogObject, delivery_of
+
+#: Stored (usually gzip) bytes per batch, and files per batch, at most.
+BATCH_BYTES = 2 * 1024 * 1024
+BATCH_FILES = 64
+#: Below this many stored bytes in all, the scan runs in this process.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+#: Environment variable that sets the default number of worker processes.
+WORKERS_ENV = "POLICYGEN_WORKERS"
+
+Batch = list[LogObject]
+Fold = Callable[[Batch, BatchResult], None]
+Progress = Callable[[LogObject], None]
+
+
+def default_workers() -> int:
+    """`POLICYGEN_WORKERS`, else the CPUs this process may run on."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number, not {configured!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def batches(objs: Iterable[LogObject]) -> Iterator[Batch]:
+    """Consecutive files of one stream, up to `BATCH_BYTES` stored or `BATCH_FILES` files."""
+    batch: Batch = []
+    size, stream = 0, None
+    for obj in objs:
+        obj_stream = delivery_of(obj.key).stream
+        if batch and (
+            obj_stream != stream or size + obj.size > BATCH_BYTES or len(batch) >= BATCH_FILES
+        ):
+            yield batch
+            batch, size = [], 0
+        batch.append(obj)
+        size += obj.size
+        stream = obj_stream
+    if batch:
+        yield batch
+
+
+def _worker_init() -> None:
+    """Worker start-up: Ctrl-C is the parent's to handle; no cyclic GC (nothing cycles)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic collector: a scan allocates many objects and creates no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _context() -> Any:
+    """fork where it is safe and cheap (Linux, one thread), else spawn."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _tasks(source: Any, batch: Batch) -> list[FileTask]:
+    return [read_task(source, obj) for obj in batch]
+
+
+def run(
+    source: Any,
+    objs: Iterable[LogObject],
+    query: ScanQuery,
+    fold: Fold,
+    *,
+    workers: int | None = None,
+    on_file: Progress | None = None,
+) -> None:
+    """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order."""
+    workers = default_workers() if workers is None else max(1, workers)
+    pending = batches(objs)
+    head: list[Batch] = []
+    stored = 0
+    if workers > 1:
+        for batch in pending:
+            head.append(batch)
+            stored += sum(obj.size for obj in batch)
+            if stored >= PARALLEL_MIN_BYTES:
+                break
+    ahead = iter(head)
+    with _no_gc():
+        if workers > 1 and stored >= PARALLEL_MIN_BYTES:
+            _parallel(source, _chain(ahead, pending), query, fold, workers, on_file)
+        else:
+            for batch in _chain(ahead, pending):
+                _done(batch, scan_batch(query, _tasks(source, batch)), fold, on_file)
+
+
+def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
+    yield from first
+    yield from rest
+
+
+def _done(batch: Batch, result: BatchResult, fold: Fold, on_file: Progress | None) -> None:
+    fold(batch, result)
+    if on_file is not None:
+        for obj in batch:
+            on_file(obj)
+
+
+def _parallel(
+    source: Any,
+    pending: Iterator[Batch],
+    query: ScanQuery,
+    fold: Fold,
+    workers: int,
+    on_file: Progress | None,
+) -> None:
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init)
+    flight: deque[tuple[Batch, Future[BatchResult]]] = deque()
+    try:
+        for batch in pending:
+            flight.append((batch, pool.submit(scan_batch, query, _tasks(source, batch))))
+            while len(flight) >= 2 * workers:
+                done, future = flight.popleft()
+                _done(done, future.result(), fold, on_file)
+        while flight:
+            done, future = flight.popleft()
+            _done(done, future.result(), fold, on_file)
+    finally:
+        for _, future in flight:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,180 @@
+"""The scanner against the generator's ground truth, in one process and in several."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from policygen import fanout
+from policygen.arns import Principal
+from policygen.dedupe import Dedupe
+from policygen.scanner import candidate_records, scan
+from policygen.sources import Delivery, LocalFolder, Selection
+from policygen.synth import Manifest
+
+from logfactory import ROLE_ARN, USER_ARN, record, write_log
+from scanhelp import EVERYTHING, by_outcome, comparable, truth
+
+
+@pytest.fixture
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make even a small corpus go through worker processes, several batches each."""
+    monkeypatch.setattr(fanout, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(fanout, "BATCH_BYTES", 16 * 1024)
+
+
+def principals(manifest: Manifest, kind: str) -> list[str]:
+    return [p["arn"] for p in manifest.principals if f":{kind}/" in p["arn"]]
+
+
+def one(root: Path, arn: str, workers: int) -> dict:
+    principal = Principal.parse(arn)
+    selection = dataclasses.replace(EVERYTHING, accounts=frozenset({principal.account}))
+    return scan(LocalFolder(root), selection, principal, workers=workers)
+
+
+@pytest.mark.parametrize("kind", ["user", "role"])
+def test_parallel_scan_equals_sequential_scan_equals_ground_truth(
+    corpus: tuple[Path, Manifest], kind: str, parallel: None
+) -> None:
+    root, manifest = corpus
+    for arn in principals(manifest, kind):
+        sequential = one(root, arn, workers=1)[arn]
+        spread = one(root, arn, workers=2)[arn]
+        assert by_outcome(sequential) == truth(manifest, arn), arn
+        assert comparable(spread) == comparable(sequential), arn
+        assert spread.stats.duplicates == sequential.stats.duplicates
+
+
+def test_all_principals_in_one_pass_equal_one_principal_scans(
+    corpus: tuple[Path, Manifest], parallel: None
+) -> None:
+    root, manifest = corpus
+    everyone = scan(LocalFolder(root), EVERYTHING, None, workers=2)
+    for described in manifest.principals:
+        arn = described["arn"]
+        assert comparable(everyone[arn]) == comparable(one(root, arn, workers=1)[arn]), arn
+    assert set(everyone) >= {p["arn"] for p in manifest.principals}
+
+
+def test_progress_is_reported_in_the_parent_for_every_file(
+    corpus: tuple[Path, Manifest], parallel: None
+) -> None:
+    root, _ = corpus
+    seen: list[str] = []
+    result = scan(
+        LocalFolder(root), EVERYTHING, None, workers=2, on_file=lambda o: seen.append(o.key)
+    )
+    stats = next(iter(result.values())).stats
+    assert len(seen) == stats.files_listed == len(set(seen))
+
+
+def test_a_raising_progress_callback_stops_the_scan(
+    corpus: tuple[Path, Manifest], parallel: None
+) -> None:
+    root, _ = corpus
+    calls = []
+
+    def cancel(obj: object) -> None:
+        calls.append(obj)
+        raise KeyboardInterrupt  # what a job's watch raises is its own type; any will do
+
+    with pytest.raises(KeyboardInterrupt):
+        scan(LocalFolder(root), EVERYTHING, None, workers=2, on_file=cancel)
+    assert len(calls) == 1
+
+
+def test_prefilter_rejects_another_principals_record_that_mentions_the_arn(logs: Path) -> None:
+    admin = "arn:aws:iam::111122223333:user/admin"
+    mention = record(admin, "iam.amazonaws.com", "GetRole", requestParameters={"roleArn": ROLE_ARN})
+    own = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    write_log(logs, [mention, own, mention])
+    found = one(logs, ROLE_ARN, workers=1)[ROLE_ARN]
+    assert by_outcome(found) == {
+        ("ec2.amazonaws.com", "DescribeVpcs"): {"ok": 1, "denied": 0, "error": 0}
+    }
+    assert found.stats.records_read == 3  # the mentions were decoded, then rejected
+
+
+def test_prefilter_decodes_only_the_records_that_hold_the_arn() -> None:
+    others = [record(USER_ARN, "s3.amazonaws.com", "ListBuckets") for _ in range(5)]
+    own = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    text = json.dumps({"Records": [*others, own, *others]}, separators=(",", ":")).encode()
+    found = candidate_records(text, ROLE_ARN.encode())
+    assert found is not None
+    assert [r.eventName for r in found] == ["DescribeVpcs"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(lambda body: json.dumps(body, indent=1), id="pretty-printed"),
+        pytest.param(lambda body: json.dumps({"Other": 1, **body}), id="other-key-first"),
+    ],
+)
+def test_files_not_written_like_cloudtrail_are_decoded_whole(logs: Path, text) -> None:
+    own = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    path = write_log(logs, [])
+    path.write_bytes(gzip.compress(text({"Records": [own]}).encode()))
+    found = one(logs, ROLE_ARN, workers=1)[ROLE_ARN]
+    assert list(by_outcome(found)) == [("ec2.amazonaws.com", "DescribeVpcs")]
+
+
+def test_a_malformed_record_among_candidates_does_not_lose_its_file(logs: Path) -> None:
+    good = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    bad = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeSubnets", eventName=["not", "a string"])
+    write_log(logs, [good, bad, good | {"eventID": "other-id"}])
+    found = one(logs, ROLE_ARN, workers=1)[ROLE_ARN]
+    assert by_outcome(found) == {
+        ("ec2.amazonaws.com", "DescribeVpcs"): {"ok": 2, "denied": 0, "error": 0}
+    }
+    assert found.stats.records_bad == 1
+    assert found.stats.files_skipped == 0
+
+
+def test_duplicates_in_the_next_file_count_once_even_across_workers(
+    logs: Path, parallel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "BATCH_FILES", 1)  # each file in its own batch
+    first = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    write_log(logs, [first], delivered="20260105T1005Z", suffix="A" * 16)
+    write_log(logs, [first], delivered="20260105T1010Z", suffix="B" * 16)
+    found = one(logs, ROLE_ARN, workers=2)[ROLE_ARN]
+    assert sum(s.count for s in found.calls.values()) == 1
+    assert found.stats.duplicates == 1
+
+
+def test_dedupe_forgets_what_is_older_than_its_window() -> None:
+    dedupe = Dedupe(window=3600, files=1)
+    stream = "111122223333/us-east-1"
+    assert dedupe.duplicates(Delivery(stream, 0), ["a", "b"]) == []
+    assert dedupe.duplicates(Delivery(stream, 1800), ["b", "c", "c"]) == [0, 2]
+    assert dedupe.duplicates(Delivery("444455556666/us-east-1", 1800), ["a"]) == []
+    assert dedupe.duplicates(Delivery(stream, 7200), ["d"]) == []
+    assert dedupe.remembered() == 3  # "c" (the previous file), "d", "a" in the other stream
+    assert dedupe.duplicates(Delivery(stream, 7300), ["a"]) == []
+
+
+def test_dedupe_remembers_the_previous_files_of_a_quiet_stream() -> None:
+    dedupe = Dedupe(window=3600, files=1)
+    stream = "111122223333/us-east-1"
+    assert dedupe.duplicates(Delivery(stream, 0), ["a"]) == []
+    assert dedupe.duplicates(Delivery(stream, 86400), ["a", "b"]) == [0]
+    assert dedupe.duplicates(Delivery(stream, 2 * 86400), ["c"]) == []
+    assert dedupe.remembered() == 2  # "b" of the previous file, and "c"
+
+
+def test_selection_regions_still_apply(corpus: tuple[Path, Manifest]) -> None:
+    root, manifest = corpus
+    arn = principals(manifest, "role")[0]
+    principal = Principal.parse(arn)
+    selection = Selection(
+        EVERYTHING.start, EVERYTHING.end, frozenset({"eu-west-1"}), frozenset({principal.account})
+    )
+    found = scan(LocalFolder(root), selection, principal, workers=1)[arn]
+    assert found.calls
+    assert found.stats.ignored["other region"] == 0
