@@ -16,7 +16,7 @@ from policygen.scanner import candidate_records, scan
 from policygen.sources import Delivery, LocalFolder, Selection
 from policygen.synth import Manifest
 
-from logfactory import ROLE_ARN, USER_ARN, record, write_log
+from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 from scanhelp import EVERYTHING, by_outcome, comparable, truth
 
 
@@ -178,3 +178,13 @@ def test_selection_regions_still_apply(corpus: tuple[Path, Manifest]) -> None:
     found = scan(LocalFolder(root), selection, principal, workers=1)[arn]
     assert found.calls
     assert found.stats.ignored["other region"] == 0
+
+
+def test_all_principals_count_a_principal_only_in_its_own_accounts_folder(logs: Path) -> None:
+    """A cross-account copy in another account's folder is not the principal's call there,
+    exactly as a one-principal scan (which reads only its own account's folder) sees it."""
+    write_log(logs, [record(ROLE_ARN, "kms.amazonaws.com", "Decrypt")], account=OTHER_ACCOUNT)
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")])
+    everyone = scan(LocalFolder(logs), EVERYTHING, None, workers=1)
+    assert list(by_outcome(everyone[ROLE_ARN])) == [("ec2.amazonaws.com", "DescribeVpcs")]
+    assert comparable(everyone[ROLE_ARN]) == comparable(one(logs, ROLE_ARN, workers=1)[ROLE_ARN])

@@ -99,8 +99,8 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _tasks(source: Any, batch: Batch) -> list[FileTask]:
-    return [read_task(source, obj) for obj in batch]
+def _tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
+    return [read_task(source, obj, query) for obj in batch]
 
 
 def run(
@@ -129,7 +129,7 @@ def run(
             _parallel(source, _chain(ahead, pending), query, fold, workers, on_file)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, scan_batch(query, _tasks(source, batch)), fold, on_file)
+                _done(batch, scan_batch(query, _tasks(source, batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -156,7 +156,7 @@ def _parallel(
     flight: deque[tuple[Batch, Future[BatchResult]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(scan_batch, query, _tasks(source, batch))))
+            flight.append((batch, pool.submit(scan_batch, query, _tasks(source, batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)

@@ -35,7 +35,7 @@ from policygen.records import (
     Record,
     data_event,
 )
-from policygen.sources import LOG_NAME_RE, LogObject, Selection, delivery_of
+from policygen.sources import LOG_NAME_RE, LogObject, Selection, account_of, delivery_of
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, CallStats, ScanStats, Usage, outcome_of
 
@@ -178,10 +178,15 @@ def candidate_records(text: bytes, needle: bytes) -> list[Record] | None:
 @dataclass(slots=True)
 class FileResult:
     """What one file added: the eventIDs it counted and, for each, its call's position in
-    `BatchResult.calls` (so that the parent can take back a duplicate)."""
+    `BatchResult.calls` (so that the parent can take back a duplicate); and what the
+    usage index records about the file."""
 
     ids: list[str] = field(default_factory=list)
     refs: list[int] = field(default_factory=list)
+    bytes: int = 0
+    records: int = 0
+    bad: int = 0
+    skipped: str | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +210,9 @@ class FileTask:
     data: bytes | None
     delivered: int | None
     error: str | None = None
+    #: the account whose folder holds the file: in an all-principals scan, only that
+    #: account's principals are counted from it, as a one-principal scan would.
+    account: str | None = None
 
 
 def _qualifier(record: Record) -> str:
@@ -232,28 +240,37 @@ class Tally:
         # raw key -> [count, first, last, example id, latest delivery], or, for calls
         # whose action depends on requestParameters, a dict qualifier -> such a list.
         self._acc: dict[tuple[Any, ...], Any] = {}
+        self._accounts: dict[str, str] = {}
         self.files: list[FileResult] = []
 
     def add_file(self, task: FileTask) -> None:
         """Scan one file; failures are recorded, never raised."""
-        stats, query, obj = self.stats, self.query, task.obj
         result = FileResult()
         self.files.append(result)
+        stats = self.stats
+        before = (stats.records_read, stats.records_bad, stats.bytes_read)
+        result.skipped = self._scan_file(task, result)
+        if result.skipped is not None:
+            stats.skip(task.obj.key, result.skipped)
+        result.records = stats.records_read - before[0]
+        result.bad = stats.records_bad - before[1]
+        result.bytes = stats.bytes_read - before[2]
+
+    def _scan_file(self, task: FileTask, result: FileResult) -> str | None:
+        """Scan one file into `result`; the reason it could not be read, or None."""
+        stats, obj = self.stats, task.obj
         if task.error is not None:
-            stats.skip(obj.key, task.error)
-            return
+            return task.error
         try:
             data = task.data
             if data is None:
                 with open(obj.path or obj.key, "rb") as handle:
                     data = handle.read()
-            text = decompress(data, query.max_file_bytes)
+            text = decompress(data, self.query.max_file_bytes)
         except OSError as exc:
-            stats.skip(obj.key, f"unreadable: {exc.strerror or exc}")
-            return
+            return f"unreadable: {exc.strerror or exc}"
         except FileError as exc:
-            stats.skip(obj.key, str(exc))
-            return
+            return str(exc)
         stats.files_read += 1
         stats.bytes_read += len(text)
         del data
@@ -261,15 +278,14 @@ class Tally:
             records = self._records(text)
         except NotALogFile as exc:
             if LOG_NAME_RE.search(obj.key):
-                stats.skip(obj.key, str(exc))
-            else:
-                stats.ignored["not a CloudTrail log file"] += 1
-            return
+                return str(exc)
+            stats.ignored["not a CloudTrail log file"] += 1
+            return None
         except FileError as exc:
-            stats.skip(obj.key, str(exc))
-            return
+            return str(exc)
         if records:
-            self._count(records, result, task.delivered)
+            self._count(records, result, task)
+        return None
 
     def _records(self, text: bytes) -> list[Record]:
         principal = self.query.principal
@@ -282,8 +298,12 @@ class Tally:
                 return found
         return decode_records(text, self.stats)
 
-    def _count(self, records: list[Record], result: FileResult, delivered: int | None) -> None:
+    def _count(self, records: list[Record], result: FileResult, task: FileTask) -> None:
+        """Count the wanted records. One long loop on purpose: it runs once per record,
+        and every function call in it would cost as much as the work it does."""
         query, stats, acc = self.query, self.stats, self._acc
+        delivered, account = task.delivered, task.account
+        accounts = self._accounts
         principal = query.principal
         target = principal.arn if principal else None
         target_type = (
@@ -311,6 +331,13 @@ class Tally:
                 continue
             if arn is None or (target is not None and (arn != target or kind != target_type)):
                 continue
+            if account is not None:
+                owner = accounts.get(arn)
+                if owner is None:
+                    owner = accounts[arn] = arn.split(":")[4] if arn.count(":") >= 5 else ""
+                if owner != account:
+                    ignored["another account's folder"] += 1
+                    continue
             event_type = record.eventType
             if event_type is not None and event_type != "AwsApiCall":
                 ignored[event_type] += 1
@@ -480,15 +507,16 @@ class Scan:
         return usage
 
 
-def read_task(source: Any, obj: LogObject) -> FileTask:
+def read_task(source: Any, obj: LogObject, query: ScanQuery) -> FileTask:
     """A task for `scan_batch`: a local file is opened by the worker, others are read here."""
     delivered = delivery_of(obj.key).delivered
+    account = account_of(obj.key) if query.principal is None else None
     if obj.path is not None:
-        return FileTask(obj, None, delivered)
+        return FileTask(obj, None, delivered, account=account)
     try:
-        return FileTask(obj, source.read(obj), delivered)
+        return FileTask(obj, source.read(obj), delivered, account=account)
     except OSError as exc:
-        return FileTask(obj, None, delivered, f"unreadable: {exc.strerror or exc}")
+        return FileTask(obj, None, delivered, f"unreadable: {exc.strerror or exc}", account)
 
 
 def scan(

@@ -83,6 +83,16 @@ class Delivery:
     delivered: int | None  # epoch seconds
 
 
+def account_of(key: str) -> str | None:
+    """The account whose logs a file is: from a CloudTrail file name, else from the last
+    account-id folder on its path (as the folder walk prunes by), else None."""
+    match = LOG_NAME_RE.search(key)
+    if match is not None:
+        return match["account"]
+    folders = [part for part in re.split(r"[/\\]", key)[:-1] if ACCOUNT_RE.fullmatch(part)]
+    return folders[-1] if folders else None
+
+
 def delivery_of(key: str) -> Delivery:
     """The stream and delivery time of a file, from its CloudTrail file name."""
     match = LOG_NAME_RE.search(key)
