@@ -23,3 +23,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
     root = tmp_path_factory.mktemp("corpus")
     spec = CorpusSpec(seed=7, days=2, target_bytes=3_000_000)
     return root, generate_corpus(root, spec)
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private POLICYGEN_HOME, so that no test reads or writes a real usage index."""
+    home = tmp_path / "policygen-home"
+    monkeypatch.setenv("POLICYGEN_HOME", str(home))
+    return home

@@ -56,7 +56,10 @@ def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["generate", "--logs", "."], "Missing option '--principal'"),
+        (["generate", "--logs", "."], "give either --principal or --all-principals"),
+        (["generate", "--all-principals", "--logs", "."], "--all-principals needs --out"),
+        (["generate", "--principal", ROLE_ARN, "--logs", ".", "--out", "x"], "--out goes with"),
+        (["index", "--logs", "/no/such/dir"], "no such folder"),
         (["generate", "--principal", "bob", "--logs", "."], "not an IAM user or role ARN"),
         (["generate", "--principal", ROLE_ARN, "--logs", "/no/such/dir"], "no such folder"),
         (["generate", "--principal", ROLE_ARN, "--logs", ".", "--start", "yesterday"], "ISO"),

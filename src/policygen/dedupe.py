@@ -16,7 +16,9 @@ order, so a duplicate is found whichever worker saw each copy.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from policygen.sources import DEFAULT_MARGIN, Delivery
 
@@ -66,6 +68,22 @@ class Dedupe:
                 kept.append(event_id)
         stream.files.append((delivery.delivered, kept))
         return repeated
+
+    def state(self) -> Iterator[tuple[str, int | None, str]]:
+        """(stream, delivery time, eventID) of everything remembered, oldest file first:
+        what the usage index keeps between runs."""
+        for name, stream in self._streams.items():
+            for delivered, ids in stream.files:
+                for event_id in ids:
+                    yield name, delivered, event_id
+
+    def restore(self, rows: Iterable[tuple[str, int | None, str]]) -> None:
+        """Remember again what `state` gave, in its order."""
+        for (name, delivered), group in groupby(rows, key=lambda row: row[:2]):
+            ids = [row[2] for row in group]
+            stream = self._streams.setdefault(name, _Stream())
+            stream.seen.update(ids)
+            stream.files.append((delivered, ids))
 
     def remembered(self) -> int:
         """How many eventIDs are held now (for tests and memory checks)."""

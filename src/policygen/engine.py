@@ -5,6 +5,7 @@ The CLI and the HTTP service both call these functions, so they cannot disagree.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from typing import Any
 
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
+from policygen.index import IndexUnusable, UsageIndex
+from policygen.paths import index_path
 from policygen.policy import render_policies
 from policygen.scanner import ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
@@ -130,9 +133,37 @@ def collect_usage(
     selection: Selection,
     *,
     on_file: ProgressCallback | None = None,
+    workers: int | None = None,
+    data_dir: str | Path | None = None,
+    use_index: bool = True,
 ) -> Usage:
-    """Scan `source` for the principal's calls in `selection`."""
-    return scan(source, selection, principal, on_file=on_file)[principal.arn]
+    """The principal's calls in `selection`: from the usage index when it covers the
+    window, else from a scan of `source` (in worker processes when it is large).
+
+    The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
+    created. `workers=1` scans in this process.
+    """
+    if use_index and isinstance(source, LocalFolder):
+        usage = indexed_usage(principal, source, selection, data_dir)
+        if usage is not None:
+            return usage
+    return scan(source, selection, principal, on_file=on_file, workers=workers)[principal.arn]
+
+
+def indexed_usage(
+    principal: Principal, source: LocalFolder, selection: Selection, data_dir: str | Path | None
+) -> Usage | None:
+    """The usage from the index in `data_dir`, or None when there is none or it does not
+    cover the window (or cannot be read: the scan is always there to fall back on)."""
+    path = index_path(data_dir)
+    try:
+        index = UsageIndex.existing(path)
+    except (IndexUnusable, sqlite3.DatabaseError):
+        return None
+    if index is None:
+        return None
+    with index:
+        return index.usage(principal, source, selection)
 
 
 def generate_policy(
@@ -147,6 +178,9 @@ def generate_policy(
     margin: timedelta = DEFAULT_MARGIN,
     trail_arn: str | None = None,
     on_file: ProgressCallback | None = None,
+    workers: int | None = None,
+    data_dir: str | Path | None = None,
+    use_index: bool = True,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -154,13 +188,80 @@ def generate_policy(
     when `logs` does not exist. Unreadable log files are reported in the result instead.
     """
     principal = Principal.parse(principal_arn)
-    start_time, end_time = resolve_window(start, end)
-    region_set = frozenset(regions) if regions else None
-    source = as_source(logs)
-    selection = Selection(start_time, end_time, region_set, frozenset({principal.account}), margin)
-    usage = collect_usage(principal, source, selection, on_file=on_file)
-    analysis = analyse(usage, AnalysisOptions(denied=denied, data_events=data_events))
-    trail = TrailProperties(
-        trail_arn or source.describe(), tuple(sorted(region_set or ())), region_set is None
+    job = Job.of(logs, start, end, regions, margin, trail_arn)
+    selection = job.selection(frozenset({principal.account}))
+    usage = collect_usage(
+        principal,
+        job.source,
+        selection,
+        on_file=on_file,
+        workers=workers,
+        data_dir=data_dir,
+        use_index=use_index,
     )
-    return GenerationResult(principal, analysis, start_time, end_time, [trail])
+    return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
+
+
+def generate_all_policies(
+    logs: str | Path | TrailSource,
+    *,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    regions: Iterable[str] | None = None,
+    denied: DeniedMode = "include",
+    data_events: bool = True,
+    margin: timedelta = DEFAULT_MARGIN,
+    trail_arn: str | None = None,
+    on_file: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> list[GenerationResult]:
+    """One generation per IAM user and role found in the logs, from a single scan.
+
+    Each principal's result equals what `generate_policy` gives for it (its calls are
+    taken only from its own account's folder), sorted by principal ARN.
+    """
+    job = Job.of(logs, start, end, regions, margin, trail_arn)
+    found = scan(job.source, job.selection(None), None, on_file=on_file, workers=workers)
+    options = AnalysisOptions(denied=denied, data_events=data_events)
+    return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What one generation reads: the source, the window and the regions."""
+
+    source: TrailSource
+    start: datetime
+    end: datetime
+    regions: frozenset[str] | None
+    margin: timedelta
+    trail_arn: str | None
+
+    @classmethod
+    def of(
+        cls,
+        logs: str | Path | TrailSource,
+        start: TimeLike | None,
+        end: TimeLike | None,
+        regions: Iterable[str] | None,
+        margin: timedelta,
+        trail_arn: str | None,
+    ) -> Job:
+        start_time, end_time = resolve_window(start, end)
+        region_set = frozenset(regions) if regions else None
+        return cls(as_source(logs), start_time, end_time, region_set, margin, trail_arn)
+
+    def selection(self, accounts: frozenset[str] | None) -> Selection:
+        return Selection(self.start, self.end, self.regions, accounts, self.margin)
+
+    def result(
+        self, principal: Principal, usage: Usage, options: AnalysisOptions
+    ) -> GenerationResult:
+        """The generation result for one principal's usage."""
+        trail = TrailProperties(
+            self.trail_arn or self.source.describe(),
+            tuple(sorted(self.regions or ())),
+            self.regions is None,
+        )
+        analysis = analyse(usage, options)
+        return GenerationResult(principal, analysis, self.start, self.end, [trail])

@@ -97,6 +97,9 @@ class ScanStats:
     records_matched: int = 0
     records_bad: int = 0
     duplicates: int = 0
+    #: files whose calls came from the usage index, and files read again for its edges.
+    files_from_index: int = 0
+    files_rescanned: int = 0
     #: file path (or key) -> reason, for files that could not be read.
     skipped: dict[str, str] = field(default_factory=dict)
     #: why matched-looking records were ignored (`AwsServiceEvent`, `outside window`, ...).
@@ -112,6 +115,8 @@ class ScanStats:
         self.records_matched += other.records_matched
         self.records_bad += other.records_bad
         self.duplicates += other.duplicates
+        self.files_from_index += other.files_from_index
+        self.files_rescanned += other.files_rescanned
         self.skipped.update(other.skipped)
         self.ignored.update(other.ignored)
 

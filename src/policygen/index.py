@@ -1,0 +1,449 @@
+"""The usage index: what every user and role did, hour by hour, kept in SQLite.
+
+`policygen index --logs PATH` scans the files of a trail folder that it has not seen
+before (all principals, one pass) and adds their calls to the index; a job whose files are
+all indexed is then answered without reading a log file.
+
+Rows are calls counted by (principal, event hour, stream, region, CloudTrail call,
+outcome), with the first and last event time and the latest delivery time of the files
+they came from. A job's window rarely starts and ends on an hour, so:
+- hours wholly inside the window are summed;
+- in the two edge hours, a row whose first and last event times are both inside (or both
+  outside) the window is taken (or dropped) whole;
+- an edge hour with a row that straddles the window's edge, or an hour with calls from
+  files delivered after the window's end plus the delivery margin (which a scan would not
+  read), is scanned again from the logs for that principal, that hour only.
+Policies, and counts, then equal a full scan's (see docs/behaviour.md for the limits).
+
+The index covers a job when every file the job's scan would read is indexed, unchanged in
+size, and the index knows no other file in that part of the trail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from policygen import fanout
+from policygen.arns import Principal
+from policygen.dedupe import Dedupe
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES, BatchResult, Scan, ScanQuery, scan
+from policygen.sources import LocalFolder, LogObject, Selection, delivery_of
+from policygen.timeutil import format_time
+from policygen.usage import CallKey, CallStats, ScanStats, Usage
+
+SCHEMA_VERSION = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAR = datetime(3000, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+#: Files folded into the index per transaction.
+FLUSH_FILES = 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, root TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS files (
+    source INTEGER NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL,
+    account TEXT NOT NULL, log_region TEXT NOT NULL, delivered INTEGER,
+    bytes INTEGER NOT NULL, records INTEGER NOT NULL, bad INTEGER NOT NULL, skipped TEXT,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_delivery ON files (source, account, delivered);
+CREATE TABLE IF NOT EXISTS calls (
+    source INTEGER NOT NULL, principal TEXT NOT NULL, hour TEXT NOT NULL,
+    account TEXT NOT NULL, log_region TEXT NOT NULL, region TEXT NOT NULL,
+    event_source TEXT NOT NULL, event_name TEXT NOT NULL, qualifier TEXT NOT NULL,
+    outcome TEXT NOT NULL, data_event INTEGER NOT NULL,
+    count INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, example TEXT NOT NULL,
+    delivered INTEGER,
+    resources TEXT,  -- observed resource ARNs (JSON), for later use; NULL for now
+    PRIMARY KEY (source, principal, hour, account, log_region, region,
+                 event_source, event_name, qualifier, outcome, data_event)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent (
+    source INTEGER NOT NULL, stream TEXT NOT NULL, delivered INTEGER, event_id TEXT NOT NULL
+);
+"""
+
+UPSERT_CALL = """
+INSERT INTO calls (source, principal, hour, account, log_region, region, event_source,
+                   event_name, qualifier, outcome, data_event, count, first, last, example,
+                   delivered)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET
+    count = count + excluded.count,
+    example = CASE WHEN excluded.first < first THEN excluded.example ELSE example END,
+    first = min(first, excluded.first),
+    last = max(last, excluded.last),
+    delivered = max(coalesce(delivered, excluded.delivered),
+                    coalesce(excluded.delivered, delivered))
+"""
+
+
+class IndexUnusable(Exception):
+    """The index file cannot be used (another schema version, not SQLite)."""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What `policygen index` did."""
+
+    files_listed: int = 0
+    files_new: int = 0
+    #: indexed files whose size changed since: windows over them are scanned, not indexed.
+    files_changed: list[str] = field(default_factory=list)
+    stats: ScanStats = field(default_factory=ScanStats)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class UsageIndex:
+    """One SQLite file holding the usage of every indexed trail folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = _connect(path)
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise IndexUnusable(f"{path}: index schema {version}, expected {SCHEMA_VERSION}")
+        self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @classmethod
+    def existing(cls, path: Path) -> UsageIndex | None:
+        """The index at `path` if there is one (jobs never create it)."""
+        return cls(path) if path.is_file() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> UsageIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def source_id(self, root: Path, *, create: bool = False) -> int | None:
+        """The id of an indexed trail folder (resolved path)."""
+        key = str(root.resolve())
+        row = self.db.execute("SELECT id FROM sources WHERE root = ?", (key,)).fetchone()
+        if row is None and create:
+            return self.db.execute("INSERT INTO sources (root) VALUES (?)", (key,)).lastrowid
+        return row[0] if row else None
+
+    # --- ingesting ------------------------------------------------------------------
+
+    def ingest(
+        self,
+        root: Path,
+        *,
+        workers: int | None = None,
+        on_file: Callable[[LogObject], None] | None = None,
+        on_listed: Callable[[int, int], None] | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> IngestReport:
+        """Index the files under `root` not indexed before; `on_listed(listed, new)` is
+        told what will be read before reading starts."""
+        source = LocalFolder(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no such folder: {root}")
+        source_id = self.source_id(root, create=True)
+        assert source_id is not None
+        known = dict(self.db.execute("SELECT key, size FROM files WHERE source = ?", (source_id,)))
+        report = IngestReport()
+        new: list[LogObject] = []
+        for obj in source.list_objects(Selection(EPOCH, FAR, margin=timedelta(0))):
+            report.files_listed += 1
+            size = known.get(_relative(obj, root))
+            if size is None:
+                new.append(obj)
+            elif size != obj.size:
+                report.files_changed.append(obj.key)
+        report.files_new = len(new)
+        if on_listed is not None:
+            on_listed(report.files_listed, report.files_new)
+        query = ScanQuery(None, format_time(EPOCH), format_time(FAR), None, max_file_bytes, True)
+        writer = _Writer(self, source_id, root, query)
+        fanout.run(source, new, query, writer.add_batch, workers=workers, on_file=on_file)
+        writer.flush()
+        report.stats = writer.stats
+        return report
+
+    # --- answering ------------------------------------------------------------------
+
+    def usage(
+        self, principal: Principal, source: LocalFolder, selection: Selection
+    ) -> Usage | None:
+        """The principal's usage in `selection`, or None when the index does not cover it."""
+        source_id = self.source_id(source.root)
+        if source_id is None:
+            return None
+        listed = list(source.list_objects(selection))
+        files = self._covered(source_id, source.root, listed, principal.account, selection)
+        if files is None:
+            return None
+        rows = self._rows(source_id, principal, selection)
+        usage = Usage(principal.arn, stats=_index_stats(files))
+        for hour in _fold_rows(rows, selection, usage):
+            _rescan(source, selection, principal, hour, rows, usage)
+        return usage
+
+    def _covered(
+        self,
+        source_id: int,
+        root: Path,
+        listed: list[LogObject],
+        account: str,
+        selection: Selection,
+    ) -> list[tuple[Any, ...]] | None:
+        """The index rows of exactly the listed files, or None if they differ."""
+        low = int(selection.start.replace(second=0, microsecond=0).timestamp())
+        high = int((selection.end + selection.margin).timestamp())
+        rows = self.db.execute(
+            "SELECT key, size, log_region, bytes, records, bad, skipped FROM files"
+            " WHERE source = ? AND ((account = ? AND delivered BETWEEN ? AND ?)"
+            " OR delivered IS NULL)",
+            (source_id, account, low, high),
+        ).fetchall()
+        indexed = {
+            row[0]: row
+            for row in rows
+            if not row[2] or selection.regions is None or row[2] in selection.regions
+        }
+        if len(indexed) != len(listed):
+            return None
+        for obj in listed:
+            row = indexed.get(_relative(obj, root))
+            if row is None or row[1] != obj.size:
+                return None
+        return list(indexed.values())
+
+    def _rows(self, source_id: int, principal: Principal, selection: Selection) -> list[_Row]:
+        """The principal's index rows in the window's hours, regions and account."""
+        sql = (
+            "SELECT hour, region, event_source, event_name, qualifier, outcome, data_event,"
+            " count, first, last, example, delivered, log_region FROM calls"
+            " WHERE source = ? AND principal = ? AND hour BETWEEN ? AND ?"
+            " AND account IN (?, '')"
+        )
+        params: list[Any] = [
+            source_id,
+            principal.arn,
+            _hour(selection.start),
+            _hour(selection.end),
+            principal.account,
+        ]
+        found = [_Row(*row) for row in self.db.execute(sql, params)]
+        regions = selection.regions
+        if regions is None:
+            return found
+        return [
+            r
+            for r in found
+            if r.region in regions and (not r.log_region or r.log_region in regions)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    hour: str
+    region: str
+    event_source: str
+    event_name: str
+    qualifier: str
+    outcome: str
+    data_event: int
+    count: int
+    first: str
+    last: str
+    example: str
+    delivered: int | None
+    log_region: str
+
+    def call(self) -> CallKey:
+        return CallKey(
+            self.event_source,
+            self.event_name,
+            self.qualifier,
+            self.outcome,  # type: ignore[arg-type]
+            bool(self.data_event),
+        )
+
+
+def _relative(obj: LogObject, root: Path) -> str:
+    return Path(obj.key).relative_to(root).as_posix()
+
+
+def _hour(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def _index_stats(files: list[tuple[Any, ...]]) -> ScanStats:
+    """Scan statistics as a scan of these files would report them."""
+    stats = ScanStats(files_listed=len(files), files_from_index=len(files))
+    for key, _size, _region, size, records, bad, skipped in files:
+        if skipped:
+            stats.skip(key, skipped)
+            continue
+        stats.files_read += 1
+        stats.bytes_read += size
+        stats.records_read += records
+        stats.records_bad += bad
+    return stats
+
+
+def _fold_rows(rows: list[_Row], selection: Selection, usage: Usage) -> list[str]:
+    """Add the rows the window holds whole to `usage`; the hours that must be rescanned."""
+    start, end = format_time(selection.start)[:19], format_time(selection.end)[:19]
+    limit = int((selection.end + selection.margin).timestamp())
+    rescan: set[str] = set()
+    taken: list[_Row] = []
+    for row in rows:
+        hour_start = datetime.strptime(row.hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        inside = hour_start >= selection.start and hour_start + HOUR - timedelta(seconds=1) <= (
+            selection.end
+        )
+        if row.delivered is not None and row.delivered > limit:
+            rescan.add(row.hour)
+        elif inside or (row.first[:19] >= start and row.last[:19] <= end):
+            taken.append(row)
+        elif not (row.last[:19] < start or row.first[:19] > end):
+            rescan.add(row.hour)
+    for row in taken:
+        if row.hour in rescan:
+            continue
+        _add(usage, row.call(), CallStats(row.count, row.first, row.last, row.example))
+    return sorted(rescan)
+
+
+def _add(usage: Usage, call: CallKey, stats: CallStats) -> None:
+    mine = usage.calls.get(call)
+    if mine is None:
+        usage.calls[call] = stats
+    else:
+        mine.merge(stats)
+    usage.stats.records_matched += stats.count
+
+
+def _rescan(
+    source: LocalFolder,
+    selection: Selection,
+    principal: Principal,
+    hour: str,
+    rows: list[_Row],
+    usage: Usage,
+) -> None:
+    """Scan one hour of the window from the logs, for one principal, into `usage`.
+
+    Only files that can hold the principal's calls of that hour are read: delivered from
+    the hour on, up to the latest delivery the index saw for them (and never past what the
+    job's own scan would read).
+    """
+    hour_start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    start = max(selection.start, hour_start)
+    end = min(selection.end, hour_start + HOUR - timedelta(seconds=1))
+    limit = selection.end + selection.margin
+    delivered = [r.delivered for r in rows if r.hour == hour and r.delivered is not None]
+    if delivered:
+        limit = min(limit, datetime.fromtimestamp(max(delivered), UTC))
+    part = replace(selection, start=start, end=end, margin=max(limit - end, timedelta(0)))
+    found = scan(source, part, principal, workers=1)[principal.arn]
+    for call, stats in found.calls.items():
+        _add(usage, call, stats)
+    usage.stats.files_rescanned += found.stats.files_read
+    usage.stats.duplicates += found.stats.duplicates
+
+
+class _Writer:
+    """Folds ingest batches into the index, a transaction every `FLUSH_FILES` files."""
+
+    def __init__(self, index: UsageIndex, source_id: int, root: Path, query: ScanQuery) -> None:
+        self.index, self.source_id, self.root = index, source_id, root
+        self.dedupe = Dedupe()
+        self.dedupe.restore(self._recent())
+        self.scan = Scan(query, self.dedupe)
+        self.stats = ScanStats()
+        self.files: list[tuple[Any, ...]] = []
+
+    def _recent(self) -> Iterator[tuple[str, int | None, str]]:
+        yield from self.index.db.execute(
+            "SELECT stream, delivered, event_id FROM recent WHERE source = ? ORDER BY rowid",
+            (self.source_id,),
+        )
+
+    def add_batch(self, objs: list[LogObject], batch: BatchResult) -> None:
+        for obj, result in zip(objs, batch.files, strict=True):
+            delivery = delivery_of(obj.key)
+            account, _, region = delivery.stream.partition("/")
+            self.files.append(
+                (
+                    self.source_id,
+                    _relative(obj, self.root),
+                    obj.size,
+                    account,
+                    region,
+                    delivery.delivered,
+                    result.bytes,
+                    result.records,
+                    result.bad,
+                    result.skipped,
+                )
+            )
+        self.scan.add_batch(objs, batch)
+        if len(self.files) >= FLUSH_FILES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what was folded so far, the files it came from and the dedupe state."""
+        db, source_id = self.index.db, self.source_id
+        calls = list(self._call_rows())
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(UPSERT_CALL, calls)
+            db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.files)
+            db.execute("DELETE FROM recent WHERE source = ?", (source_id,))
+            db.executemany(
+                "INSERT INTO recent VALUES (?, ?, ?, ?)",
+                ((source_id, *row) for row in self.dedupe.state()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.stats.merge(self.scan.stats)
+        self.scan.stats = ScanStats()
+        self.scan.calls.clear()
+        self.scan.delivered.clear()
+        self.files.clear()
+
+    def _call_rows(self) -> Iterable[tuple[Any, ...]]:
+        for key, stats in self.scan.calls.items():
+            arn, call, stream, hour, region = key
+            account, _, log_region = stream.partition("/")
+            yield (
+                self.source_id,
+                arn,
+                hour,
+                account,
+                log_region,
+                region,
+                call.event_source,
+                call.event_name,
+                call.qualifier,
+                call.outcome,
+                int(call.data_event),
+                stats.count,
+                stats.first,
+                stats.last,
+                stats.example_event_id,
+                self.scan.delivered.get(key),
+            )
