@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from policygen.cli import INDEX_FILE, result_file_name
+from policygen.synth import Manifest
+
 from logfactory import ROLE_ARN, record, write_log
 
 WINDOW = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
@@ -91,3 +94,54 @@ def test_bad_input_is_one_line_and_exit_code_2(args: list[str], fragment: str) -
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("policygen: error:")
     assert fragment in lines[0]
+
+
+def test_all_principals_writes_what_per_principal_runs_print(
+    corpus: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = corpus
+    window = ["--start", "2026-01-05T03:00:00Z", "--end", "2026-01-06T21:30:00Z"]
+    out = tmp_path / "out"
+    done = run("generate", "--all-principals", "--logs", str(root), "--out", str(out), *window)
+    assert done.returncode == 0, done.stderr
+    listing = json.loads((out / INDEX_FILE).read_text())["principals"]
+    assert {entry["principalArn"] for entry in listing} >= {p["arn"] for p in manifest.principals}
+    assert len({entry["file"] for entry in listing}) == len(listing)
+    for entry in listing[:: max(1, len(listing) // 4)]:
+        single = run("generate", "--principal", entry["principalArn"], "--logs", str(root), *window)
+        assert single.returncode == 0, single.stderr
+        assert json.loads((out / entry["file"]).read_text()) == json.loads(single.stdout)
+    assert f"{len(listing)} principals written" in done.stderr
+
+
+def test_result_file_names_are_safe_and_distinct() -> None:
+    names = {
+        result_file_name(arn)
+        for arn in [
+            "arn:aws:iam::111122223333:role/a/b",
+            "arn:aws:iam::111122223333:role/a-b",
+            "arn:aws:iam::111122223333:role/a_b",
+            "arn:aws:iam::111122223333:user/a/b",
+        ]
+    }
+    assert len(names) == 4
+    assert all("/" not in name and name.endswith(".json") for name in names)
+
+
+def test_index_then_generate_from_it(corpus: tuple[Path, Manifest], data_dir: Path) -> None:
+    root, manifest = corpus
+    arn = manifest.principals[0]["arn"]
+    indexed = run("index", "--logs", str(root), "--data-dir", str(data_dir))
+    assert indexed.returncode == 0, indexed.stderr
+    assert "new files indexed" in indexed.stderr
+    args = ["generate", "--principal", arn, "--logs", str(root), "--data-dir", str(data_dir)]
+    from_index = run(*args, "--start", "2026-01-01T00:00:00Z")
+    scanned = run(*args, "--start", "2026-01-01T00:00:00Z", "--no-index")
+    assert "from the usage index" in from_index.stderr
+    assert "from the usage index" not in scanned.stderr
+    assert (
+        json.loads(from_index.stdout)["generatedPolicies"]
+        == json.loads(scanned.stdout)["generatedPolicies"]
+    )
+    again = run("index", "--logs", str(root), "--data-dir", str(data_dir))
+    assert "0 new files indexed" in again.stderr
