@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import msgspec
 from isal import isal_zlib
 
-from policygen import mapping
+from policygen import mapping, observe
 from policygen.arns import Principal
 from policygen.records import (
     LOG_DECODER,
@@ -116,7 +116,7 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
 
 def _qualifier(record: Record) -> str:
     source, name = record.eventSource or "", record.eventName or ""
-    if record.requestParameters is None or not mapping.needs_parameters(source, name):
+    if not mapping.needs_parameters(source, name):
         return ""
     try:
         params = PARAMS_DECODER.decode(record.requestParameters)
@@ -202,6 +202,7 @@ class Scan:
             if usage is None:
                 usage = self.usage[arn] = Usage(arn)
             usage.record(key, when, event_id)
+            observe.observe(usage, key, record)
 
     def results(self) -> dict[str, Usage]:
         """Usage per principal ARN, each carrying the scan's statistics."""
