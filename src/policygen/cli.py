@@ -159,6 +159,59 @@ def generate(
         click.echo(line, err=True)
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; 0 picks a free one).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the job database lives (env POLICYGEN_HOME; default ~/.policygen).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML settings file (env POLICYGEN_CONFIG).",
+)
+@click.option(
+    "--trail",
+    "trails",
+    multiple=True,
+    metavar="ARN=FOLDER",
+    help="A trail and the local folder holding its logs; repeatable.",
+)
+@click.option(
+    "--default-trail", metavar="ARN", help="Trail for requests without cloudTrailDetails."
+)
+@click.option("--workers", type=int, help="Worker processes running jobs (default 2).")
+@click.option("--max-concurrent-jobs", type=int, help="Jobs in progress per account (0: no limit).")
+@click.option(
+    "--max-jobs-per-day", type=int, help="Jobs started per account per 24 h (0: no limit)."
+)
+@click.option("--retention-days", type=float, help="Forget jobs after this many days (0: never).")
+@click.option("--max-window-days", type=float, help="Longest time range of a job (default 90).")
+@click.option("--rate-limit", type=float, help="Requests per second per caller (0: no limit).")
+@click.option(
+    "--allow-account",
+    "allowed_accounts",
+    multiple=True,
+    help="Only generate for principals of this account; repeatable (default: any account).",
+)
+@click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
+@click.option("--data-events/--no-data-events", default=None, help="As for generate.")
+@click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
+    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
+    from policygen.api.app import serve as run_server
+    from policygen.config import load_settings
+
+    if not flags["allowed_accounts"]:
+        flags["allowed_accounts"] = None
+    with user_errors():
+        settings = load_settings(flags, trails, config_file=config_file)
+        run_server(settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every usage or input error is one line and exit code 2."""
     try:

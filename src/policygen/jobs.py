@@ -140,7 +140,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def warm_up() -> str:
     """Load the IAM catalogue, so that the first job does not pay for it."""
-    return catalogue.version()
+    return f"pid {os.getpid()}, catalogue {catalogue.version()}"
 
 
 def run_job(config: WorkerConfig, job_id: str) -> str:
@@ -178,6 +178,11 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
 # --- in the server process -----------------------------------------------------------
 
 
+def _log_ready(future: Future[str]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        log.info("worker ready: %s", future.result())
+
+
 class JobRunner:
     """A pool of worker processes (spawned, so no state is shared by accident).
 
@@ -210,8 +215,9 @@ class JobRunner:
     def warm_up(self) -> None:
         """Start the workers now, rather than on the first job."""
         with self._lock:
-            for _ in range(self.workers):
-                self._pool.submit(warm_up)
+            futures = [self._pool.submit(warm_up) for _ in range(self.workers)]
+        for future in futures:
+            future.add_done_callback(_log_ready)
 
     def submit(self, job_id: str) -> None:
         with self._lock:
