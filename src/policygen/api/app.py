@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import signal
 import socket
 import sys
 import time
@@ -229,8 +230,17 @@ def serve(settings: ServerSettings) -> None:
         len(settings.trails),
         settings.workers,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal with the
+    # handlers it found: these make that a log line and a normal exit (status 0).
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
         lock.close()
+
+
+def _stopped(signum: int, frame: object) -> None:
+    log.info("stopped by %s", signal.Signals(signum).name)
