@@ -22,9 +22,29 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from logfactory import ACCOUNT, ROLE_ARN
+
 T = TypeVar("T")
 DEADLINE = 60.0
 FINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
+TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main"
+ACCESS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/AccessAnalyzerMonitorServiceRole"
+START, END = "2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"
+
+
+def start(client: Any, principal: str = ROLE_ARN, **details: Any) -> str:
+    """StartPolicyGeneration over TRAIL in the test window; `details` override its members."""
+    cloud_trail = {
+        "trails": [{"cloudTrailArn": TRAIL, "allRegions": True}],
+        "accessRole": ACCESS_ROLE,
+        "startTime": START,
+        "endTime": END,
+        **details,
+    }
+    answer = client.start_policy_generation(
+        policyGenerationDetails={"principalArn": principal}, cloudTrailDetails=cloud_trail
+    )
+    return answer["jobId"]
 
 
 def wait_until(check: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:

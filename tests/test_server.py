@@ -16,12 +16,9 @@ import httpx
 import pytest
 
 from logfactory import ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
-from serverprocess import ServerProcess
+from serverprocess import ACCESS_ROLE, END, START, TRAIL, ServerProcess, start
 
-TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main"
 UNKNOWN_TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/nowhere"
-ACCESS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/AccessAnalyzerMonitorServiceRole"
-START, END = "2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, trail: Path) -> Iterator[Se
         yield server
     finally:
         server.kill()
-
-
-def start(client: Any, principal: str = ROLE_ARN, **details: Any) -> str:
-    """StartPolicyGeneration over the module's trail and window; `details` override."""
-    cloud_trail = {
-        "trails": [{"cloudTrailArn": TRAIL, "allRegions": True}],
-        "accessRole": ACCESS_ROLE,
-        "startTime": START,
-        "endTime": END,
-        **details,
-    }
-    answer = client.start_policy_generation(
-        policyGenerationDetails={"principalArn": principal}, cloudTrailDetails=cloud_trail
-    )
-    return answer["jobId"]
 
 
 def policygen_generate(trail: Path, *flags: str) -> dict[str, Any]:

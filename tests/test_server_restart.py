@@ -1,0 +1,38 @@
+"""Durable jobs: a server killed mid-job comes back with every job, and finishes them."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from logfactory import ROLE_ARN, record, write_log
+from serverprocess import TRAIL, ServerProcess, start
+
+
+def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    trail = ("--trail", f"{TRAIL}={logs}")
+    first = start_server(*trail)
+    client = first.client()
+    done = start(client)
+    policy = first.final(done)["generatedPolicyResult"]["generatedPolicies"]
+    with first.frozen_workers():
+        interrupted = start(client)
+        canceled = start(client)
+        client.cancel_policy_generation(jobId=canceled)
+        first.kill()  # SIGKILL while `interrupted` is IN_PROGRESS
+
+    second = start_server(*trail, data_dir=first.data_dir)
+    second.wait_for_log(f"job {interrupted} resumed")
+    client = second.client()
+    listed = client.list_policy_generations()["policyGenerations"]
+    assert [g["jobId"] for g in listed] == [canceled, interrupted, done]
+    resumed = second.final(interrupted)
+    assert resumed["jobDetails"]["status"] == "SUCCEEDED"
+    assert resumed["generatedPolicyResult"]["generatedPolicies"] == policy
+    assert second.final(done)["generatedPolicyResult"]["generatedPolicies"] == policy
+    assert second.final(canceled)["jobDetails"]["status"] == "CANCELED"
+
+    assert second.stop(signal.SIGTERM) == 0  # a clean shutdown
+    assert "shutting down" in second.log
