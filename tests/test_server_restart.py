@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -36,3 +37,17 @@ def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path)
 
     assert second.stop(signal.SIGTERM) == 0  # a clean shutdown
     assert "shutting down" in second.log
+
+
+def test_job_survives_its_worker_dying(
+    start_server: Callable[..., ServerProcess], logs: Path
+) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    server = start_server("--trail", f"{TRAIL}={logs}")
+    client = server.client()
+    with server.frozen_workers():
+        job_id = start(client)
+        os.kill(server.worker_pids[0], signal.SIGKILL)
+    server.wait_for_log(f"job {job_id}: the worker process running it died")
+    assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"  # on a new worker
+    assert server.final(start(client))["jobDetails"]["status"] == "SUCCEEDED"

@@ -213,7 +213,7 @@ class JobRunner:
         )
 
     def warm_up(self) -> None:
-        """Start the workers now, rather than on the first job."""
+        """Start workers (at least one) and load the catalogue now, not on the first job."""
         with self._lock:
             futures = [self._pool.submit(warm_up) for _ in range(self.workers)]
         for future in futures:
