@@ -76,6 +76,8 @@ def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
         ),
         (["generate", "--principal", ROLE_ARN, "--logs", ".", "--denied", "maybe"], "--denied"),
         (["frobnicate"], "No such command"),
+        (["synth", "--out", "x", "--size", "lots"], "not a size"),
+        (["synth", "--out", "x", "--account", "12"], "12-digit"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args: list[str], fragment: str) -> None:

@@ -160,6 +160,45 @@ def generate(
 
 
 @cli.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--size", default="20MB", show_default=True, help="Uncompressed size (200MB, 1GB).")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--start", default="2026-01-05T00:00:00Z", show_default=True, help="First day.")
+@click.option("--days", default=1, show_default=True, help="Days of activity.")
+@click.option("--account", "accounts", multiple=True, help="Account id; repeatable.")
+@click.option("--region", "regions", multiple=True, help="Region; repeatable.")
+@click.option("--org-id", help="Write an organization trail (AWSLogs/<org-id>/<account>/...).")
+@click.option("--workers", default=1, show_default=True, help="Processes to generate with.")
+def synth(
+    out: Path,
+    size: str,
+    seed: int,
+    start: str,
+    days: int,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    org_id: str | None,
+    workers: int,
+) -> None:
+    """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
+    from policygen.synth import CorpusSpec, generate_corpus, parse_size
+
+    with user_errors():
+        overrides = {"accounts": accounts, "regions": regions}
+        spec = CorpusSpec(
+            seed=seed,
+            start=start,
+            days=days,
+            target_bytes=parse_size(size),
+            org_id=org_id,
+            **{name: value for name, value in overrides.items() if value},
+        )
+        manifest = generate_corpus(out, spec, workers=workers)
+    for principal in manifest.principals:
+        click.echo(principal["arn"])
+
+
+@cli.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")
 @click.option("--port", type=int, help="Port to listen on (default 8080; 0 picks a free one).")
 @click.option(

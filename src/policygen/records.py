@@ -10,6 +10,8 @@ import msgspec
 
 from policygen.arns import Principal
 
+NULL = msgspec.Raw(b"null")
+
 
 class SessionIssuer(msgspec.Struct, frozen=True):
     type: str | None = None
@@ -38,8 +40,9 @@ class Record(msgspec.Struct, frozen=True):
     managementEvent: bool | None = None
     eventCategory: str | None = None
     userIdentity: UserIdentity | None = None
-    # Decoded lazily: only the few calls whose actions depend on it pay for it.
-    requestParameters: msgspec.Raw | None = None
+    # Kept raw and decoded lazily: only the few calls whose actions depend on it pay for
+    # it. (msgspec cannot put Raw in a union; an absent field reads as JSON `null`.)
+    requestParameters: msgspec.Raw = NULL
 
 
 class LogFile(msgspec.Struct):

@@ -26,7 +26,7 @@ from policygen.records import (
     identity_arn,
     is_data_event,
 )
-from policygen.sources import LogObject, Selection, TrailSource
+from policygen.sources import LOG_NAME_RE, LogObject, Selection, TrailSource
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, ScanStats, Usage, outcome_of
 
@@ -40,6 +40,10 @@ ProgressCallback = Callable[[LogObject], None]
 
 class FileError(Exception):
     """A log file that cannot be used; the message is the reason reported to the user."""
+
+
+class NotALogFile(FileError):
+    """Valid JSON without a `Records` array: a log file only if it is named like one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     try:
         raws = RAW_LOG_DECODER.decode(text).Records
     except msgspec.ValidationError:
-        raise FileError("no Records array") from None
+        raise NotALogFile("no Records array") from None
     records = []
     for raw in raws:
         try:
@@ -116,7 +120,7 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
 
 def _qualifier(record: Record) -> str:
     source, name = record.eventSource or "", record.eventName or ""
-    if record.requestParameters is None or not mapping.needs_parameters(source, name):
+    if not mapping.needs_parameters(source, name):
         return ""
     try:
         params = PARAMS_DECODER.decode(record.requestParameters)
@@ -148,6 +152,12 @@ class Scan:
             if self._needle is not None and self._needle not in text:
                 return
             records = decode_records(text, stats)
+        except NotALogFile as exc:
+            if LOG_NAME_RE.search(key):
+                stats.skip(key, str(exc))
+            else:
+                stats.ignored["not a CloudTrail log file"] += 1
+            return
         except FileError as exc:
             stats.skip(key, str(exc))
             return
