@@ -80,10 +80,15 @@ class ServerProcess:
         self._closed = False
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
-        self.url = self.wait_for_log(r"serving on (http://\S+)")[1]
-        self.worker_pids = [int(self.wait_for_log(r"worker ready: pid (\d+)")[1])]
-        wait_until(self._healthy, what="/health")
+        self.worker_pids: list[int] = []
         self._clients: dict[str, Any] = {}
+        try:
+            self.url = self.wait_for_log(r"serving on (http://\S+)")[1]
+            self.worker_pids.append(int(self.wait_for_log(r"worker ready: pid (\d+)")[1]))
+            wait_until(self._healthy, what="/health")
+        except BaseException:
+            self.kill()
+            raise
 
     def _read(self) -> None:
         assert self.process.stderr is not None

@@ -19,8 +19,8 @@ def test_concurrency_daily_quota_and_allowed_accounts(
 ) -> None:
     write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
     server = start_server(
-        *("--trail", f"{TRAIL}={logs}", "--max-concurrent-jobs", "1"),
-        *("--max-jobs-per-day", "2", "--allow-account", ACCOUNT),
+        *("--max-concurrent-jobs", "1", "--max-jobs-per-day", "2", "--allow-account", ACCOUNT),
+        POLICYGEN_TRAILS=f"{TRAIL}={logs}",  # the trail from the environment
     )
     client = server.client()
     with server.frozen_workers():

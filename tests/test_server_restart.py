@@ -13,7 +13,9 @@ from serverprocess import TRAIL, ServerProcess, start
 
 def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path) -> None:
     write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
-    trail = ("--trail", f"{TRAIL}={logs}")
+    config = logs.parent / "policygen.toml"  # the trail from a config file, relative to it
+    config.write_text(f'[trails]\n"{TRAIL}" = "{logs.name}"\n')
+    trail = ("--config", str(config))
     first = start_server(*trail)
     client = first.client()
     done = start(client)
