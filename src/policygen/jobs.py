@@ -220,6 +220,7 @@ class JobRunner:
             future.add_done_callback(_log_ready)
 
     def submit(self, job_id: str) -> None:
+        """Queue a job for the next free worker."""
         with self._lock:
             pool = self._pool
             future = pool.submit(run_job, self.config, job_id)

@@ -15,9 +15,9 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from policygen.analysis import Analysis, AnalysisOptions
+from policygen.analysis import Analysis, AnalysisOptions, DeniedMode
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
@@ -63,7 +63,8 @@ class PolicyGenerationService:
         """The service with its store and worker pool, as `policygen serve` runs it."""
         store = Store(settings.db_path, timeout=settings.db_timeout)
         service = cls(settings, store)
-        options = AnalysisOptions(denied=settings.denied, data_events=settings.data_events)  # type: ignore[arg-type]
+        denied = cast(DeniedMode, settings.denied)
+        options = AnalysisOptions(denied=denied, data_events=settings.data_events)
         config = WorkerConfig(
             str(settings.db_path), dict(settings.trails), options, settings.db_timeout
         )
@@ -75,15 +76,14 @@ class PolicyGenerationService:
     def start_up(self) -> None:
         """Open the store, forget expired jobs, resume (or fail) jobs a previous run left."""
         self.store.migrate()
-        cutoff = self._retention_cutoff()
-        if cutoff is not None:
-            self.store.purge(cutoff)
+        self._forget_expired()
         if self.runner is not None:
             self.runner.warm_up()
         for job in self.store.in_progress():
             self.resume_or_fail(job.job_id, "the server stopped while it ran")
 
     def shut_down(self) -> None:
+        """Stop the workers; jobs they were running resume at the next start."""
         if self.runner is not None:
             self.runner.shutdown()
 
@@ -104,15 +104,18 @@ class PolicyGenerationService:
     # --- operations ------------------------------------------------------------------
 
     def start_policy_generation(self, params: Params) -> dict[str, Any]:
+        """Record a job and hand it to the workers; a retried clientToken returns its job.
+
+        Token lookup, quota checks and the insert share one write transaction, so two
+        concurrent Starts cannot both pass a limit or both use a token.
+        """
         principal = Principal.parse(params["policyGenerationDetails"]["principalArn"])
         self._check_account(principal.account)
         token = params.get("clientToken")
         fingerprint = request_fingerprint(params)
         submitted = self.clock()
         with self.store.transaction():
-            cutoff = self._retention_cutoff()
-            if cutoff is not None:
-                self.store.purge(cutoff)
+            self._forget_expired()
             if token:
                 earlier = self.store.by_client_token(principal.account, token)
                 if earlier is not None:
@@ -135,6 +138,7 @@ class PolicyGenerationService:
         return {"jobId": job.job_id}
 
     def get_generated_policy(self, params: Params) -> dict[str, Any]:
+        """The job's details and its policy, rendered now the way the flags ask."""
         job = self._job(params["jobId"], with_analysis=True)
         return {
             "jobDetails": job_details(job),
@@ -146,6 +150,7 @@ class PolicyGenerationService:
         }
 
     def list_policy_generations(self, params: Params) -> dict[str, Any]:
+        """Jobs newest first, optionally for one principal, a page at a time."""
         principal_arn = params.get("principalArn")
         if principal_arn is not None:
             self._check_account(Principal.parse(principal_arn).account)
@@ -177,6 +182,11 @@ class PolicyGenerationService:
             raise AccessDeniedError(
                 f"This policygen server does not generate policies for account {account}."
             )
+
+    def _forget_expired(self) -> None:
+        cutoff = self._retention_cutoff()
+        if cutoff is not None:
+            self.store.purge(cutoff)
 
     def _retention_cutoff(self) -> datetime | None:
         days = self.settings.retention_days

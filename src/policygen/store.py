@@ -206,6 +206,7 @@ class Store:
         conn.execute("COMMIT")
 
     def insert(self, job: Job) -> None:
+        """Add a new job (in progress, no outcome yet)."""
         self.connection().execute(
             "INSERT INTO jobs (job_id, account, principal_arn, spec, status, started_on, "
             "client_token, request_hash, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -223,6 +224,7 @@ class Store:
         )
 
     def get(self, job_id: str, *, with_analysis: bool = False) -> Job | None:
+        """One job; its (possibly large) analysis only when asked for."""
         columns = f"{_COLUMNS}, analysis" if with_analysis else _COLUMNS
         row = (
             self.connection()
@@ -240,6 +242,7 @@ class Store:
         return Status(found[0]) if found else None
 
     def by_client_token(self, account: str, token: str) -> Job | None:
+        """The account's job started with this clientToken, if any."""
         row = (
             self.connection()
             .execute(

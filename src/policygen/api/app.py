@@ -176,6 +176,7 @@ def create_app(service: PolicyGenerationService, rate_limit: float = 0) -> Starl
 
 
 def configure_logging() -> None:
+    """Timestamped lines on stderr; uvicorn's own start-up chatter is left out."""
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,

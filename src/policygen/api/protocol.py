@@ -36,6 +36,7 @@ def service_model() -> ServiceModel:
 
 
 def operation(name: str) -> OperationModel:
+    """An operation of the model by name (`StartPolicyGeneration`)."""
     return service_model().operation_model(name)
 
 
