@@ -30,20 +30,28 @@ def trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+SAMPLE_TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/sample"
+SAMPLE_LOGS = Path(__file__).parents[1] / "examples" / "sample-trail"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, trail: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("data"), "--trail", f"{TRAIL}={trail}")
+    server = ServerProcess(
+        tmp_path_factory.mktemp("data"),
+        *("--trail", f"{TRAIL}={trail}", "--trail", f"{SAMPLE_TRAIL}={SAMPLE_LOGS}"),
+    )
     try:
         yield server
     finally:
         server.kill()
 
 
-def policygen_generate(trail: Path, *flags: str) -> dict[str, Any]:
+def policygen_generate(principal: str, logs: Path, trail_arn: str, *flags: str) -> dict[str, Any]:
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "policygen", "generate", "--principal", ROLE_ARN),
-            *("--logs", str(trail), "--start", START, "--end", END, "--trail-arn", TRAIL, *flags),
+            *(sys.executable, "-m", "policygen", "generate", "--principal", principal),
+            *("--logs", str(logs), "--start", START, "--end", END, "--trail-arn", trail_arn),
+            *flags,
         ],
         capture_output=True,
         text=True,
@@ -53,20 +61,32 @@ def policygen_generate(trail: Path, *flags: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def test_api_policy_equals_cli_policy(server: ServerProcess, trail: Path) -> None:
-    job_id = start(server.client())
+PLACEHOLDERS, TEMPLATE = "--resource-placeholders", "--service-level-template"
+
+
+@pytest.mark.parametrize(
+    "sample, principal, flags",
+    [
+        pytest.param(False, ROLE_ARN, (), id="test-trail"),
+        pytest.param(False, ROLE_ARN, (PLACEHOLDERS, TEMPLATE), id="test-trail-all-flags"),
+        pytest.param(True, USER_ARN, (PLACEHOLDERS,), id="sample-trail-placeholders"),
+    ],
+)
+def test_api_policy_equals_cli_policy(
+    server: ServerProcess, trail: Path, sample: bool, principal: str, flags: tuple[str, ...]
+) -> None:
+    trail_arn, logs = (SAMPLE_TRAIL, SAMPLE_LOGS) if sample else (TRAIL, trail)
+    trails = [{"cloudTrailArn": trail_arn, "allRegions": True}]
+    job_id = start(server.client(), principal, trails=trails)
     assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
-    url = f"{server.url}/policy/generation/{job_id}"
-    for flags, query in [
-        ((), {}),
-        (
-            ("--resource-placeholders", "--service-level-template"),
-            {"includeResourcePlaceholders": "true", "includeServiceLevelTemplate": "true"},
-        ),
-    ]:
-        api = httpx.get(url, params=query).json()["generatedPolicyResult"]
-        assert api == policygen_generate(trail, *flags)
-    assert api["properties"]["isComplete"] is False  # NotARealCall, and the template
+    query = {
+        "includeResourcePlaceholders": str(PLACEHOLDERS in flags).lower(),
+        "includeServiceLevelTemplate": str(TEMPLATE in flags).lower(),
+    }
+    api = httpx.get(f"{server.url}/policy/generation/{job_id}", params=query).json()
+    cli = policygen_generate(principal, logs, trail_arn, *flags)
+    assert api["generatedPolicyResult"] == cli
+    assert cli["generatedPolicies"]
 
 
 def test_get_with_and_without_placeholders(server: ServerProcess) -> None:
