@@ -2636,7 +2636,8 @@ def _manifest(world: World, part: _Partial, digests: int) -> Manifest:
         pi, source, name, outcome = world.keys[key]
         per_call = counts.setdefault(world.principals[pi].arn, {})
         per_call.setdefault((source, name), dict.fromkeys(OUTCOMES, 0))[outcome] += n
-    params = msgspec.to_builtins(asdict(world.spec))  # as JSON has it: lists, not tuples
+    # As JSON has it: lists, not tuples.
+    params = msgspec.json.decode(msgspec.json.encode(asdict(world.spec)))
     stats = {
         "log_files": part.files,
         "records": part.records,
