@@ -59,7 +59,8 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[LogObject], None] | None]:
         TransferSpeedColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=console.is_terminal) as bar:
         task = bar.add_task("scanning", total=None, files=0)
         state = {"files": 0}
 

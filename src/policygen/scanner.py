@@ -19,6 +19,7 @@ from policygen.arns import Principal
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
+    RAW_ARRAY_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
@@ -97,6 +98,19 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _raw_records(text: bytes) -> list[msgspec.Raw]:
+    """The undecoded records of `{"Records": [...]}` or of a bare array of records."""
+    for decoder in (RAW_LOG_DECODER, RAW_ARRAY_DECODER):
+        try:
+            records = decoder.decode(text)
+        except msgspec.ValidationError:
+            continue
+        except msgspec.DecodeError as exc:
+            raise FileError(f"not JSON: {exc}") from None
+        return records if isinstance(records, list) else records.Records
+    raise NotALogFile("no Records array")
+
+
 def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     """Decode a log file's records; a malformed record is counted and dropped, not fatal."""
     try:
@@ -105,12 +119,8 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
         pass
     except msgspec.DecodeError as exc:
         raise FileError(f"not JSON: {exc}") from None
-    try:
-        raws = RAW_LOG_DECODER.decode(text).Records
-    except msgspec.ValidationError:
-        raise NotALogFile("no Records array") from None
     records = []
-    for raw in raws:
+    for raw in _raw_records(text):
         try:
             records.append(RECORD_DECODER.decode(raw))
         except msgspec.ValidationError:
