@@ -76,6 +76,8 @@ def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
         ),
         (["generate", "--principal", ROLE_ARN, "--logs", ".", "--denied", "maybe"], "--denied"),
         (["frobnicate"], "No such command"),
+        (["synth", "--out", "x", "--size", "lots"], "not a size"),
+        (["synth", "--out", "x", "--account", "12"], "12-digit"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args: list[str], fragment: str) -> None:
@@ -86,3 +88,13 @@ def test_bad_input_is_one_line_and_exit_code_2(args: list[str], fragment: str) -
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("policygen: error:")
     assert fragment in lines[0]
+
+
+def test_progress_bar_goes_to_stderr_and_leaves_stdout_alone(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    args = ["generate", "--principal", ROLE_ARN, "--logs", str(logs), *WINDOW]
+    with_bar, without = run(*args, "--progress"), run(*args, "--no-progress")
+    assert with_bar.returncode == without.returncode == 0
+    assert json.loads(with_bar.stdout) == json.loads(without.stdout)
+    assert "scanning" in with_bar.stderr
+    assert "scanning" not in without.stderr

@@ -172,12 +172,24 @@ def test_duplicate_event_ids_count_once(logs: Path) -> None:
     assert result.analysis.stats.duplicates == 1
 
 
+TRUNCATED_JSON = json.dumps({"Records": [{"userIdentity": {"arn": ROLE_ARN}}]})[:-5].encode()
+
+
 @pytest.mark.parametrize(
     "content, reason",
     [
-        pytest.param(gzip.compress(b'{"Records": [')[:-9], "corrupt gzip", id="truncated-gzip"),
-        pytest.param(gzip.compress(b"not json at all"), "not JSON", id="not-json"),
-        pytest.param(gzip.compress(b'{"logFiles": []}'), "no Records", id="no-records"),
+        pytest.param(gzip.compress(TRUNCATED_JSON)[:-9], "corrupt gzip", id="truncated-gzip"),
+        pytest.param(gzip.compress(TRUNCATED_JSON), "not JSON", id="not-json"),
+        pytest.param(
+            gzip.compress(b'{"Records": [{"eventTime": 1}, {"userIdentity": "' + ROLE_ARN.encode()),
+            "not JSON",
+            id="bad-type-then-bad-json",
+        ),
+        pytest.param(
+            gzip.compress(json.dumps({"logFiles": [ROLE_ARN]}).encode()),
+            "no Records",
+            id="no-records",
+        ),
         pytest.param(b"\x1f\x8bgarbage", "corrupt gzip", id="bad-header"),
     ],
 )
@@ -190,6 +202,38 @@ def test_corrupt_file_is_reported_and_not_fatal(logs: Path, content: bytes, reas
     assert result.analysis.stats.files_skipped == 1
     assert reason in result.analysis.stats.skipped[str(bad)]
     assert result.to_api()["properties"]["isComplete"] is False
+
+
+def test_other_json_documents_in_the_folder_are_not_log_files(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")])
+    (logs / "manifest.json").write_text(json.dumps({"principals": [ROLE_ARN]}))
+    result = generate_policy(ROLE_ARN, logs, **WINDOW)
+    assert result.analysis.is_complete
+    assert result.analysis.stats.ignored["not a CloudTrail log file"] == 1
+
+
+def test_a_bare_array_of_records_is_read(logs: Path) -> None:
+    export = logs / "export.json"
+    export.write_text(json.dumps([record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")]))
+    assert actions(logs) == ["ec2:DescribeVpcs"]
+
+
+def test_request_parameters_are_read_when_they_change_the_action(logs: Path) -> None:
+    params = {"bucketName": "b", "key": "k", "versionId": "v1"}
+    get = record(ROLE_ARN, "s3.amazonaws.com", "GetObject", requestParameters=params)
+    write_log(logs, [get, record(ROLE_ARN, "s3.amazonaws.com", "ListBuckets")])
+    result = generate_policy(ROLE_ARN, logs, **WINDOW)
+    assert list(result.analysis.actions) == ["s3:GetObjectVersion", "s3:ListAllMyBuckets"]
+    assert result.analysis.stats.records_bad == 0
+
+
+def test_file_without_the_principal_is_not_decoded(logs: Path) -> None:
+    """Bytes that cannot hold the principal's records cannot change its policy."""
+    other = write_log(logs, [], suffix="D" * 16)
+    other.write_bytes(gzip.compress(b"{not json, and no principal either"))
+    result = generate_policy(ROLE_ARN, logs, **WINDOW)
+    assert result.analysis.stats.files_read == 1
+    assert result.analysis.stats.files_skipped == 0
 
 
 def test_a_record_with_a_wrongly_typed_field_does_not_lose_the_file(logs: Path) -> None:

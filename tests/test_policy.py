@@ -112,13 +112,13 @@ def test_placeholders_group_actions_sharing_a_resource_and_keep_partition() -> N
 
 
 def test_without_star_statement_sids_start_at_zero() -> None:
-    found = statements(render_policies(["s3:GetObject"], placeholders=True))
+    found = statements(render_policies(["iam:GetRole"], placeholders=True))
     assert found == [
         {
             "Sid": "SupportedServiceSid0",
             "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": "arn:aws:s3:::${BucketName}/${ObjectName}",
+            "Action": "iam:GetRole",
+            "Resource": "arn:aws:iam::${Account}:role/${RoleNameWithPath}",
         }
     ]
 

@@ -64,7 +64,8 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[LogObject], None] | None]:
         TransferSpeedColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=console.is_terminal) as bar:
         task = bar.add_task("scanning", total=None, files=0)
         state = {"files": 0}
 
@@ -268,6 +269,98 @@ def explain(as_json: bool, **scan: Any) -> None:
     click.echo(report.explain_json(analysis) if as_json else report.explain_table(analysis))
     for line in summary_lines(result):
         click.echo(line, err=True)
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--size", default="20MB", show_default=True, help="Uncompressed size (200MB, 1GB).")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--start", default="2026-01-05T00:00:00Z", show_default=True, help="First day.")
+@click.option("--days", default=1, show_default=True, help="Days of activity.")
+@click.option("--account", "accounts", multiple=True, help="Account id; repeatable.")
+@click.option("--region", "regions", multiple=True, help="Region; repeatable.")
+@click.option("--org-id", help="Write an organization trail (AWSLogs/<org-id>/<account>/...).")
+@click.option("--workers", default=1, show_default=True, help="Processes to generate with.")
+def synth(
+    out: Path,
+    size: str,
+    seed: int,
+    start: str,
+    days: int,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    org_id: str | None,
+    workers: int,
+) -> None:
+    """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
+    from policygen.synth import CorpusSpec, generate_corpus, parse_size
+
+    with user_errors():
+        overrides = {"accounts": accounts, "regions": regions}
+        spec = CorpusSpec(
+            seed=seed,
+            start=start,
+            days=days,
+            target_bytes=parse_size(size),
+            org_id=org_id,
+            **{name: value for name, value in overrides.items() if value},
+        )
+        manifest = generate_corpus(out, spec, workers=workers)
+    for principal in manifest.principals:
+        click.echo(principal["arn"])
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; 0 picks a free one).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the job database lives (env POLICYGEN_HOME; default ~/.policygen).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML settings file (env POLICYGEN_CONFIG).",
+)
+@click.option(
+    "--trail",
+    "trails",
+    multiple=True,
+    metavar="ARN=FOLDER",
+    help="A trail and the local folder holding its logs; repeatable.",
+)
+@click.option(
+    "--default-trail", metavar="ARN", help="Trail for requests without cloudTrailDetails."
+)
+@click.option("--workers", type=int, help="Worker processes running jobs (default 2).")
+@click.option("--max-concurrent-jobs", type=int, help="Jobs in progress per account (0: no limit).")
+@click.option(
+    "--max-jobs-per-day", type=int, help="Jobs started per account per 24 h (0: no limit)."
+)
+@click.option("--retention-days", type=float, help="Forget jobs after this many days (0: never).")
+@click.option("--max-window-days", type=float, help="Longest time range of a job (default 90).")
+@click.option("--rate-limit", type=float, help="Requests per second per caller (0: no limit).")
+@click.option(
+    "--allow-account",
+    "allowed_accounts",
+    multiple=True,
+    help="Only generate for principals of this account; repeatable (default: any account).",
+)
+@click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
+@click.option("--data-events/--no-data-events", default=None, help="As for generate.")
+@click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
+    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
+    from policygen.api.app import serve as run_server
+    from policygen.config import load_settings
+
+    if not flags["allowed_accounts"]:
+        flags["allowed_accounts"] = None
+    with user_errors():
+        settings = load_settings(flags, trails, config_file=config_file)
+        run_server(settings)
 
 
 def main(argv: list[str] | None = None) -> None:

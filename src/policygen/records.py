@@ -62,6 +62,8 @@ class RawLogFile(msgspec.Struct):
 LOG_DECODER = msgspec.json.Decoder(LogFile)
 RAW_LOG_DECODER = msgspec.json.Decoder(RawLogFile)
 RECORD_DECODER = msgspec.json.Decoder(Record)
+#: Exports and tools often write a bare array of records instead of `{"Records": [...]}`.
+RAW_ARRAY_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 PARAMS_DECODER = msgspec.json.Decoder(dict)
 
 #: Data-event (eventSource, eventName) pairs, for old records that predate `managementEvent`.

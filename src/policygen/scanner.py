@@ -19,6 +19,7 @@ from policygen.arns import Principal
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
+    RAW_ARRAY_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
@@ -26,7 +27,7 @@ from policygen.records import (
     identity_arn,
     is_data_event,
 )
-from policygen.sources import LogObject, Selection, TrailSource
+from policygen.sources import LOG_NAME_RE, LogObject, Selection, TrailSource
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, ScanStats, Usage, outcome_of
 
@@ -40,6 +41,10 @@ ProgressCallback = Callable[[LogObject], None]
 
 class FileError(Exception):
     """A log file that cannot be used; the message is the reason reported to the user."""
+
+
+class NotALogFile(FileError):
+    """Valid JSON without a `Records` array: a log file only if it is named like one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,19 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _raw_records(text: bytes) -> list[msgspec.Raw]:
+    """The undecoded records of `{"Records": [...]}` or of a bare array of records."""
+    for decoder in (RAW_LOG_DECODER, RAW_ARRAY_DECODER):
+        try:
+            records = decoder.decode(text)
+        except msgspec.ValidationError:
+            continue
+        except msgspec.DecodeError as exc:
+            raise FileError(f"not JSON: {exc}") from None
+        return records if isinstance(records, list) else records.Records
+    raise NotALogFile("no Records array")
+
+
 def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     """Decode a log file's records; a malformed record is counted and dropped, not fatal."""
     try:
@@ -101,12 +119,8 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
         pass
     except msgspec.DecodeError as exc:
         raise FileError(f"not JSON: {exc}") from None
-    try:
-        raws = RAW_LOG_DECODER.decode(text).Records
-    except msgspec.ValidationError:
-        raise FileError("no Records array") from None
     records = []
-    for raw in raws:
+    for raw in _raw_records(text):
         try:
             records.append(RECORD_DECODER.decode(raw))
         except msgspec.ValidationError:
@@ -148,6 +162,12 @@ class Scan:
             if self._needle is not None and self._needle not in text:
                 return
             records = decode_records(text, stats)
+        except NotALogFile as exc:
+            if LOG_NAME_RE.search(key):
+                stats.skip(key, str(exc))
+            else:
+                stats.ignored["not a CloudTrail log file"] += 1
+            return
         except FileError as exc:
             stats.skip(key, str(exc))
             return

@@ -168,4 +168,4 @@ class LocalFolder:
             return handle.read()
 
     def describe(self) -> str:
-        return str(self.root)
+        return str(self.root.resolve())
