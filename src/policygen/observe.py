@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import msgspec
@@ -34,6 +34,8 @@ from policygen.usage import CallKey, Usage
 
 #: At most this many ARNs are taken from one record.
 MAX_ARNS_PER_RECORD = 50
+#: Distinct calls (same fields, same bytes) whose facts are remembered.
+CACHE_SIZE = 4096
 #: Nested request or response objects under these words hold documents, not resources.
 _SKIPPED_KEYS = re.compile(r"polic|context|document|template|tag|filter|condition", re.I)
 #: Calls named like this create the resource their response reports.
@@ -218,7 +220,7 @@ def wants(event_source: str, event_name: str) -> bool:
     return any(catalogue.resource_types(action) for action in mapped.actions)
 
 
-def _decode(raw: msgspec.Raw) -> dict[str, Any] | None:
+def _decode(raw: bytes) -> dict[str, Any] | None:
     try:
         value = PARAMS_DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -226,7 +228,7 @@ def _decode(raw: msgspec.Raw) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _resource_arns(raw: msgspec.Raw) -> list[str]:
+def _resource_arns(raw: bytes) -> list[str]:
     try:
         entries = _RESOURCES_DECODER.decode(raw) or []
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -247,28 +249,57 @@ def _shallow_arns(document: dict[str, Any]) -> Iterator[str]:
                     yield text
 
 
-def _request_arns(record: Record, params: dict[str, Any], where: Context) -> Iterator[str]:
+def _request_arns(source: str, name: str, params: dict[str, Any], where: Context) -> Iterator[str]:
     yield from _shallow_arns(params)
-    for rule in _name_rules(record.eventSource or "", record.eventName or ""):
+    for rule in _name_rules(source, name):
         yield from rule(params, where)
+
+
+Facts = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _facts(
+    source: str,
+    name: str,
+    region: str,
+    account: str,
+    resources: bytes,
+    request: bytes,
+    response: bytes,
+) -> Facts:
+    """The facts of a call, from its raw fields. Cached: real trails repeat the same calls
+    on the same resources (the same key decrypted, the same role assumed) all day."""
+    where = Context(partition_of(region), region, account)
+    arns = dict.fromkeys(_resource_arns(resources))
+    rules = passrole.rules_for(source, name)
+    params = _decode(request) if rules or not arns else None
+    if params and not arns:
+        arns.update(dict.fromkeys(_request_arns(source, name, params, where)))
+    if not arns and not _CREATING.match(name):
+        decoded = _decode(response)
+        if decoded:
+            arns.update(dict.fromkeys(_shallow_arns(decoded)))
+    passed = passrole.passed_roles(rules, params, where.partition, where.account) if rules else []
+    return tuple(arns)[:MAX_ARNS_PER_RECORD], tuple(passed)
+
+
+def _raw_facts(record: Record) -> Facts:
+    return _facts(
+        record.eventSource or "",
+        record.eventName or "",
+        record.awsRegion or "",
+        record.recipientAccountId or "",
+        bytes(record.resources),
+        bytes(record.requestParameters),
+        bytes(record.responseElements),
+    )
 
 
 def facts(record: Record) -> tuple[list[str], list[tuple[str, str]]]:
     """(resource ARNs, passed (service, role ARN) pairs) of one call."""
-    source, name = record.eventSource or "", record.eventName or ""
-    region = record.awsRegion or ""
-    where = Context(partition_of(region), region, record.recipientAccountId or "")
-    arns = dict.fromkeys(_resource_arns(record.resources))
-    rules = passrole.rules_for(source, name)
-    params = _decode(record.requestParameters) if rules or not arns else None
-    if params and not arns:
-        arns.update(dict.fromkeys(_request_arns(record, params, where)))
-    if not arns and not _CREATING.match(name):
-        response = _decode(record.responseElements)
-        if response:
-            arns.update(dict.fromkeys(_shallow_arns(response)))
-    passed = passrole.passed_roles(rules, params, where.partition, where.account) if rules else []
-    return list(arns)[:MAX_ARNS_PER_RECORD], passed
+    arns, passed = _raw_facts(record)
+    return list(arns), list(passed)
 
 
 def observe(usage: Usage, key: CallKey, record: Record) -> None:
@@ -276,7 +307,6 @@ def observe(usage: Usage, key: CallKey, record: Record) -> None:
 
     The scanner's single hook into this module.
     """
-    if not wants(key.event_source, key.event_name):
-        return
-    arns, passed = facts(record)
-    usage.observe(key, arns, passed, record.eventTime or "", record.eventID or "")
+    if wants(key.event_source, key.event_name):
+        arns, passed = _raw_facts(record)
+        usage.observe(key, arns, passed, record.eventTime or "", record.eventID or "")

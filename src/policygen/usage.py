@@ -8,7 +8,7 @@ index) can be mapped and rendered in every mode without reading the logs again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -143,7 +143,7 @@ def _bounded_add(kept: set[str], new: Iterable[str], overflow: str | None) -> st
             continue
         if len(kept) < MAX_OBSERVED:
             kept.add(value)
-        else:
+        elif overflow is None or not value.startswith(overflow):
             overflow = join_prefix(overflow, value)
     return overflow
 
@@ -170,21 +170,20 @@ class Observed:
 
     def add(
         self,
-        arns: Iterable[str],
-        passed: Iterable[tuple[str, str]],
+        arns: Collection[str],
+        passed: Collection[tuple[str, str]],
         event_time: str,
         event_id: str,
     ) -> None:
         """Record one call's facts."""
         self.calls += 1
-        arns = list(arns)
         if not arns:
             self.unresolved += 1
-        self.arn_overflow = _bounded_add(self.arns, arns, self.arn_overflow)
-        passed = list(passed)
-        for service, role in passed:
-            self._add_passed(service, [role])
+        elif not self.arns.issuperset(arns):
+            self.arn_overflow = _bounded_add(self.arns, arns, self.arn_overflow)
         if passed:
+            for service, role in passed:
+                self._add_passed(service, [role])
             self.pass_calls.add(event_time, event_id)
 
     def _add_passed(self, service: str, roles: Iterable[str]) -> None:
@@ -254,8 +253,8 @@ class Usage:
     def observe(
         self,
         key: CallKey,
-        arns: Iterable[str],
-        passed: Iterable[tuple[str, str]],
+        arns: Collection[str],
+        passed: Collection[tuple[str, str]],
         event_time: str,
         event_id: str,
     ) -> None:
