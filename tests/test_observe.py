@@ -82,8 +82,13 @@ def test_resources_list_is_read() -> None:
             {"path": "/app/", "roleName": "worker", "assumeRolePolicyDocument": "{}"},
             [f"arn:aws:iam::{ACCOUNT}:role/app/worker"],
         ),
-        # A bare role name could be on any path: not sure, so no ARN.
-        ("iam.amazonaws.com", "GetRole", {"roleName": "worker"}, []),
+        # A bare role name could be on any path: kept as a name, resolved at analysis.
+        (
+            "iam.amazonaws.com",
+            "GetRole",
+            {"roleName": "worker"},
+            [f"name:arn:aws:iam::{ACCOUNT}:role/worker"],
+        ),
         # Partial ARNs and qualifiers are not sure either.
         ("lambda.amazonaws.com", "GetFunction", {"functionName": "etl:prod"}, []),
     ],
@@ -245,3 +250,27 @@ def test_scan_records_facts_only_for_the_principals_calls(logs: Path) -> None:
     )
     usage = generate_policy(ROLE_ARN, logs, **WINDOW).analysis
     assert usage.actions["s3:GetObject"].arns == {"object": [OBJECT_ARN]}
+
+
+def test_iam_names_resolve_against_full_arns_seen_elsewhere(logs: Path) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/app/worker"
+    create = record(
+        ROLE_ARN,
+        "iam.amazonaws.com",
+        "CreateRole",
+        requestParameters={"path": "/app/", "roleName": "worker"},
+    )
+    attach = record(
+        ROLE_ARN,
+        "iam.amazonaws.com",
+        "AttachRolePolicy",
+        requestParameters={"roleName": "worker", "policyArn": "arn:aws:iam::aws:policy/X"},
+    )
+    unknown = record(
+        ROLE_ARN, "iam.amazonaws.com", "GetRolePolicy", requestParameters={"roleName": "nobody"}
+    )
+    write_log(logs, [create, attach, unknown])
+    actions = generate_policy(ROLE_ARN, logs, **WINDOW).analysis.actions
+    assert actions["iam:AttachRolePolicy"].arns == {"role": [role]}
+    assert actions["iam:CreateRole"].arns == {"role": [role]}
+    assert (actions["iam:GetRolePolicy"].arns, actions["iam:GetRolePolicy"].unresolved) == ({}, 1)

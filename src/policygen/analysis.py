@@ -48,9 +48,10 @@ class ActionUse:
     def denied_only(self) -> bool:
         return self.count > 0 and self.denied_count == self.count
 
-    def observe(self, action: str, observed: Observed) -> None:
-        """Take in the resources one kind of call named, those of types `action` takes."""
-        by_type = resources.classify(action, observed.arns)
+    def observe(self, action: str, observed: Observed, known: set[str]) -> None:
+        """Take in the resources one kind of call named, those of types `action` takes
+        (IAM names resolved against the `known` full ARNs)."""
+        by_type = resources.classify(action, resources.resolve_names(observed.arns, known))
         for resource_type, arns in by_type.items():
             kept = set(self.arns.get(resource_type, ())) | set(arns)
             self.arns[resource_type] = sorted(kept)
@@ -161,12 +162,24 @@ def _counts(key: CallKey, options: AnalysisOptions) -> bool:
     return options.data_events or not key.data_event
 
 
+def known_arns(usage: Usage) -> set[str]:
+    """Every full ARN the usage saw (resources, passed roles, the principal itself): what
+    IAM names seen without their path are resolved against."""
+    known = {usage.principal_arn}
+    for observed in usage.observed.values():
+        known.update(observed.arns)
+        for roles in observed.passed.values():
+            known.update(roles)
+    return known
+
+
 def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
     """Map every call in `usage` to IAM actions under `options`."""
     options = options or AnalysisOptions()
     result = Analysis(usage.principal_arn, stats=usage.stats)
     result.catalogue_version = catalogue.version()
     unmapped: dict[tuple[str, str], UnmappedCall] = {}
+    known = known_arns(usage)
     for key, stats in usage.calls.items():
         if not _counts(key, options):
             continue
@@ -182,7 +195,7 @@ def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
             use = result.actions.setdefault(action, ActionUse())
             use.add(key, stats)
             if observed is not None:
-                use.observe(action, observed)
+                use.observe(action, observed, known)
         if observed is not None:
             for service in observed.passed:
                 result.passed_roles.setdefault(service, PassRoleUse()).take(key, observed, service)

