@@ -306,3 +306,11 @@ def test_render_entry_point_defaults_are_aws_exact(logs: Path) -> None:
     assert render_policy_documents(result.analysis, result.principal) == [AWS_EXAMPLE_POLICY]
     with pytest.raises(ValueError, match="resources"):
         render_policy_documents(result.analysis, result.principal, resources="everything")  # type: ignore[arg-type]
+
+
+def test_pass_role_roles_are_capped_like_arns(logs: Path) -> None:
+    calls = [create_function(f"f{i}", f"arn:aws:iam::{ACCOUNT}:role/fn-{i}") for i in range(3)]
+    analysis = analysis_of(logs, calls)
+    found = statements(render_analysis(analysis, RenderOptions.policygen(max_arns=2)))
+    [pass_role] = [s for s in found if s["Action"] == "iam:PassRole"]
+    assert pass_role["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/fn-*"

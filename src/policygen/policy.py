@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from policygen import dependents
+from policygen.passrole import is_instance_profile
 from policygen.resources import (
     DEFAULT_MAX_ARNS,
     PARTITION,
@@ -256,19 +257,17 @@ def action_resources(
 
 
 def pass_role_resources(use: PassRoleUse, partition: str, max_arns: int) -> Resources:
-    """The roles of a PassRole statement: the roles passed (capped), and for EC2 instance
-    profiles the role placeholder in the profile's account."""
-    from policygen.passrole import is_instance_profile
-
+    """The roles of a PassRole statement: the roles passed (capped like observed ARNs),
+    and for EC2 instance profiles the role placeholder in the profile's account."""
     roles = [r for r in use.roles if not is_instance_profile(r)]
-    listed = capped(roles, ROLE_TEMPLATE, partition, max_arns, use.overflow) if roles else ()
-    if use.overflow is not None and not roles:
-        listed = capped([], ROLE_TEMPLATE, partition, max_arns, use.overflow)
-    profiles = [r for r in use.roles if is_instance_profile(r)]
-    for account in sorted({p.split(":")[4] for p in profiles}):
-        role = ROLE_TEMPLATE.replace(PARTITION, partition).replace("${Account}", account)
-        listed = (*listed, role)
-    return tuple(sorted(dict.fromkeys(listed)))
+    listed = set()
+    if roles or use.overflow is not None:
+        listed.update(capped(roles, ROLE_TEMPLATE, partition, max_arns, use.overflow))
+    for profile in use.roles:
+        if is_instance_profile(profile):
+            account = profile.split(":")[4]
+            listed.add(ROLE_TEMPLATE.replace(PARTITION, partition).replace("${Account}", account))
+    return tuple(sorted(listed))
 
 
 def _pass_role_groups(analysis: Analysis, options: RenderOptions, partition: str) -> list[Group]:

@@ -108,6 +108,7 @@ _COLUMNS = ("ACTION", "CALLS", "FIRST", "LAST", "EXAMPLE EVENT", "FROM")
 def explain_table(analysis: Analysis) -> str:
     """`policygen explain`'s table: one row per action, `!` marking actions that were
     only ever denied (a reviewer may drop them)."""
+    entries = explain(analysis)
     rows = [
         (
             ("! " if entry["deniedOnly"] else "") + name,
@@ -117,7 +118,7 @@ def explain_table(analysis: Analysis) -> str:
             entry["exampleEventId"],
             ", ".join(entry["events"]),
         )
-        for name, entry in explain(analysis).items()
+        for name, entry in entries.items()
     ]
     if not rows:
         return "no actions: the principal made no API calls in the window"
@@ -126,7 +127,7 @@ def explain_table(analysis: Analysis) -> str:
         "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
         for row in [_COLUMNS, *rows]
     ]
-    if any(entry["deniedOnly"] for entry in explain(analysis).values()):
+    if any(entry["deniedOnly"] for entry in entries.values()):
         lines.append("! only ever denied: a reviewer may drop it")
     return "\n".join(line.rstrip() for line in lines)
 
