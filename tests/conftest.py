@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from policygen.synth import CorpusSpec, Manifest, generate_corpus
+
+from serverprocess import ServerProcess
 
 
 @pytest.fixture
@@ -31,3 +34,20 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "policygen-home"
     monkeypatch.setenv("POLICYGEN_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `policygen serve` processes (each with its own data dir unless given one);
+    whatever is still running at the end is killed."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, data_dir: Path | None = None, **env: str) -> ServerProcess:
+        folder = data_dir or tmp_path / f"data-{len(started)}"
+        server = ServerProcess(folder, *args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

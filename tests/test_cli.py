@@ -145,3 +145,13 @@ def test_index_then_generate_from_it(corpus: tuple[Path, Manifest], data_dir: Pa
     )
     again = run("index", "--logs", str(root), "--data-dir", str(data_dir))
     assert "0 new files indexed" in again.stderr
+
+
+def test_progress_bar_goes_to_stderr_and_leaves_stdout_alone(logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    args = ["generate", "--principal", ROLE_ARN, "--logs", str(logs), *WINDOW]
+    with_bar, without = run(*args, "--progress"), run(*args, "--no-progress")
+    assert with_bar.returncode == without.returncode == 0
+    assert json.loads(with_bar.stdout) == json.loads(without.stdout)
+    assert "scanning" in with_bar.stderr
+    assert "scanning" not in without.stderr

@@ -181,6 +181,11 @@ TRUNCATED_JSON = json.dumps({"Records": [{"userIdentity": {"arn": ROLE_ARN}}]})[
         pytest.param(gzip.compress(TRUNCATED_JSON)[:-9], "corrupt gzip", id="truncated-gzip"),
         pytest.param(gzip.compress(TRUNCATED_JSON), "not JSON", id="not-json"),
         pytest.param(
+            gzip.compress(b'{"Records": [{"eventTime": 1}, {"userIdentity": "' + ROLE_ARN.encode()),
+            "not JSON",
+            id="bad-type-then-bad-json",
+        ),
+        pytest.param(
             gzip.compress(json.dumps({"logFiles": [ROLE_ARN]}).encode()),
             "no Records",
             id="no-records",
@@ -205,6 +210,12 @@ def test_other_json_documents_in_the_folder_are_not_log_files(logs: Path) -> Non
     result = generate_policy(ROLE_ARN, logs, **WINDOW)
     assert result.analysis.is_complete
     assert result.analysis.stats.ignored["not a CloudTrail log file"] == 1
+
+
+def test_a_bare_array_of_records_is_read(logs: Path) -> None:
+    export = logs / "export.json"
+    export.write_text(json.dumps([record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")]))
+    assert actions(logs) == ["ec2:DescribeVpcs"]
 
 
 def test_request_parameters_are_read_when_they_change_the_action(logs: Path) -> None:

@@ -25,8 +25,17 @@ CORPUS_START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def counts(usage: Usage) -> dict:
-    """Counts and first/last times by call (the example event may differ on equal times)."""
-    return {key: (s.count, s.first, s.last) for key, s in usage.calls.items()}
+    """Counts, first/last times and observed resources by call (the example event may
+    differ between equal times)."""
+    return {
+        key: (
+            s.count,
+            s.first,
+            s.last,
+            usage.observed[key].to_dict() if key in usage.observed else None,
+        )
+        for key, s in usage.calls.items()
+    }
 
 
 @pytest.fixture(scope="module")

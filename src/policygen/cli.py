@@ -6,6 +6,7 @@ traceback), 1 an unexpected failure.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -14,12 +15,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
+from policygen import report
 from policygen.engine import GenerationResult, generate_all_policies, generate_policy
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.paths import index_path
+from policygen.policy import RenderOptions
+from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.sources import LogObject
 from policygen.usage import ScanStats
 
@@ -70,7 +75,8 @@ def progress_bar(
         TransferSpeedColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=console.is_terminal) as bar:
         task = bar.add_task(description, total=None, files=0, rate=0)
         state = {"files": 0}
 
@@ -83,12 +89,12 @@ def progress_bar(
         yield advance
 
 
-def scan_lines(stats: ScanStats) -> list[str]:
-    """What a scan read: files, records, and the files it could not read."""
+def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
+    """What a scan read (files, records, the usage index) and the files it could not read."""
     lines = [
         f"files read: {stats.files_read}, skipped: {stats.files_skipped}; "
         f"records read: {stats.records_read}, matched: {stats.records_matched}, "
-        f"duplicates: {stats.duplicates}"
+        f"duplicates: {stats.duplicates}{tail}"
     ]
     if stats.files_from_index:
         lines.append(
@@ -102,10 +108,9 @@ def scan_lines(stats: ScanStats) -> list[str]:
 def summary_lines(result: GenerationResult) -> list[str]:
     """The short human summary printed on stderr after a run."""
     analysis = result.analysis
-    lines = scan_lines(analysis.stats)
-    lines.append(f"actions: {len(analysis.actions)}")
-    lines.extend(analysis_lines(result))
-    return lines
+    return scan_lines(analysis.stats, f"; actions: {len(analysis.actions)}") + analysis_lines(
+        result
+    )
 
 
 def analysis_lines(result: GenerationResult) -> list[str]:
@@ -130,121 +135,237 @@ def cli() -> None:
 
 
 def scan_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options every command that reads logs shares."""
-    for option in reversed(
-        [
-            click.option(
-                "--workers",
-                type=click.IntRange(min=1),
-                help="Processes to scan with (default: POLICYGEN_WORKERS or the CPU count).",
-            ),
-            click.option(
-                "--data-dir",
-                type=click.Path(path_type=Path),
-                help="Where the usage index is (default: POLICYGEN_HOME or ~/.policygen).",
-            ),
-            click.option("--progress/--no-progress", default=None, help="Progress bar on stderr."),
+    """The options that say which calls to read, shared by `generate` and `explain`."""
+    options = [
+        click.option("--principal", help="IAM user or role ARN to generate for."),
+        click.option(
+            "--logs",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one file.",
+        ),
+        click.option(
+            "--start", help="ISO 8601 start of the window (default: 90 days before --end)."
+        ),
+        click.option("--end", help="ISO 8601 end of the window (default: now)."),
+        click.option("--region", "regions", multiple=True, help="Region to read; repeatable."),
+        click.option(
+            "--denied",
+            type=click.Choice(["include", "exclude"]),
+            default="include",
+            show_default=True,
+            help="Whether calls refused by IAM count (AWS includes them).",
+        ),
+        click.option(
+            "--data-events/--no-data-events",
+            default=True,
+            show_default=True,
+            help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
+        ),
+        click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties."),
+        *read_options(),
+        click.option(
+            "--no-index",
+            "use_index",
+            is_flag=True,
+            flag_value=False,
+            default=True,
+            help="Scan the logs even when the usage index covers the window.",
+        ),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def with_read_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add `read_options` to a command."""
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(read_options()), command)
+
+
+def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]:
+    """The options of every command that reads logs: processes, data directory, progress."""
+    return [
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Processes to scan with (default: POLICYGEN_WORKERS, else the CPU count).",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            help="Where the usage index is (env POLICYGEN_HOME; default ~/.policygen).",
+        ),
+        click.option("--progress/--no-progress", default=None, help="Progress bar on stderr."),
+    ]
+
+
+def run_scan(scan: dict[str, Any]) -> GenerationResult:
+    """Generate from the shared scan options; input errors become exit code 2."""
+    progress = scan.pop("progress")
+    principal = scan.pop("principal")
+    if principal is None:
+        raise InputError("Missing option '--principal'")
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    with user_errors(), progress_bar(show_progress) as on_file:
+        return generate_policy(
+            principal,
+            scan.pop("logs"),
+            regions=scan.pop("regions") or None,
+            on_file=on_file,
+            **scan,
+        )
+
+
+def run_all(scan: dict[str, Any]) -> list[GenerationResult]:
+    """Generate for every principal from the shared scan options, in one scan."""
+    show_progress = sys.stderr.isatty() if scan["progress"] is None else scan["progress"]
+    with user_errors(), progress_bar(show_progress) as on_file:
+        return generate_all_policies(
+            scan["logs"],
+            start=scan["start"],
+            end=scan["end"],
+            regions=scan["regions"] or None,
+            denied=scan["denied"],
+            data_events=scan["data_events"],
+            trail_arn=scan["trail_arn"],
+            workers=scan["workers"],
+            on_file=on_file,
+        )
+
+
+def choose_render_options(
+    *,
+    resources: str | None,
+    resource_placeholders: bool,
+    service_level_template: bool,
+    pass_role: bool | None,
+    dependent_actions: bool,
+    aws_compatible: bool,
+    max_arns: int,
+) -> RenderOptions:
+    """The rendering the `generate` flags ask for; contradictory flags are input errors.
+
+    Without `--aws-compatible` this is policygen's own mode (inferred PassRole on).
+    """
+    if resource_placeholders and resources not in (None, "placeholders"):
+        raise InputError(f"--resource-placeholders contradicts --resources {resources}")
+    mode = resources or ("placeholders" if resource_placeholders else "star")
+    if aws_compatible:
+        extras = [
+            flag
+            for flag, on in (
+                ("--resources observed", mode == "observed"),
+                ("--pass-role", pass_role is True),
+                ("--dependent-actions", dependent_actions),
+            )
+            if on
         ]
-    ):
-        command = option(command)
-    return command
+        if extras:
+            raise InputError(f"--aws-compatible cannot be combined with {', '.join(extras)}")
+        return RenderOptions(resources=mode, service_level=service_level_template)
+    with user_errors():
+        return RenderOptions.policygen(
+            resources=mode,
+            service_level=service_level_template,
+            pass_role=pass_role is not False,
+            dependent_actions=dependent_actions,
+            max_arns=max_arns,
+        )
 
 
 @cli.command()
-@click.option("--principal", help="IAM user or role ARN to generate for.")
+@scan_options
 @click.option(
     "--all-principals",
     is_flag=True,
-    help="Every IAM user and role in the logs, from one scan (needs --out).",
+    help="Every IAM user and role in the logs, from one scan, one file each (needs --out).",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    help="With --all-principals: folder for one result file per principal.",
+    help="With --all-principals: the folder for the result files.",
 )
 @click.option(
-    "--logs",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one log file.",
+    "--resources",
+    type=click.Choice(["star", "placeholders", "observed"]),
+    help="Resource: '*' (default), AWS's ARN placeholders, or the ARNs observed in the logs "
+    "(placeholders where none could be derived).",
 )
-@click.option("--start", help="ISO 8601 start of the window (default: 90 days before --end).")
-@click.option("--end", help="ISO 8601 end of the window (default: now).")
-@click.option("--region", "regions", multiple=True, help="Region to read; repeatable.")
-@click.option("--resource-placeholders", is_flag=True, help="ARN placeholders instead of '*'.")
+@click.option(
+    "--resource-placeholders",
+    is_flag=True,
+    help="ARN placeholders: same as --resources placeholders.",
+)
 @click.option("--service-level-template", is_flag=True, help="Add service:* for unmapped services.")
 @click.option(
-    "--denied",
-    type=click.Choice(["include", "exclude"]),
-    default="include",
-    show_default=True,
-    help="Whether calls refused by IAM count (AWS includes them).",
+    "--pass-role/--no-pass-role",
+    default=None,
+    help="Grant iam:PassRole on the roles the calls passed, per service (default: on).",
 )
 @click.option(
-    "--data-events/--no-data-events",
-    default=True,
-    show_default=True,
-    help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
+    "--dependent-actions", is_flag=True, help="Add the IAM catalogue's dependent actions."
 )
-@click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties.")
-@click.option("--no-index", is_flag=True, help="Scan the logs even if the usage index covers them.")
-@scan_options
+@click.option(
+    "--aws-compatible",
+    is_flag=True,
+    help="Exactly AWS's output: no PassRole, no Condition, no extension key.",
+)
+@click.option(
+    "--max-arns",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ARNS,
+    show_default=True,
+    help="With --resources observed: ARNs listed per statement before one wildcard.",
+)
 def generate(
-    principal: str | None,
     all_principals: bool,
     out: Path | None,
-    logs: Path,
-    start: str | None,
-    end: str | None,
-    regions: tuple[str, ...],
+    resources: str | None,
     resource_placeholders: bool,
     service_level_template: bool,
-    denied: str,
-    data_events: bool,
-    trail_arn: str | None,
-    no_index: bool,
-    workers: int | None,
-    data_dir: Path | None,
-    progress: bool | None,
+    pass_role: bool | None,
+    dependent_actions: bool,
+    aws_compatible: bool,
+    max_arns: int,
+    **scan: Any,
 ) -> None:
     """Generate a policy for one principal and print it as GetGeneratedPolicy's result;
-    or, with --all-principals, one result file per principal into --out."""
-    if all_principals == (principal is not None):
+    with --all-principals, one such file per principal into --out.
+
+    Without --aws-compatible the result carries one extra key, "policygen": actions only
+    ever denied, inferred PassRole, dependent actions, unmapped calls, skipped files, and
+    per action the calls that caused it.
+    """
+    if all_principals == (scan["principal"] is not None):
         raise InputError("give either --principal or --all-principals")
     if all_principals and out is None:
         raise InputError("--all-principals needs --out DIR")
     if out is not None and not all_principals:
         raise InputError("--out goes with --all-principals")
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    render = {"placeholders": resource_placeholders, "service_level": service_level_template}
-    common = {
-        "start": start,
-        "end": end,
-        "regions": regions or None,
-        "denied": denied,
-        "data_events": data_events,
-        "trail_arn": trail_arn,
-        "workers": workers,
-    }
-    with user_errors(), progress_bar(show_progress) as on_file:
-        if principal is not None:
-            result = generate_policy(
-                principal,
-                logs,
-                on_file=on_file,
-                data_dir=data_dir,
-                use_index=not no_index,
-                **common,  # type: ignore[arg-type]
-            )
-        else:
-            results = generate_all_policies(logs, on_file=on_file, **common)  # type: ignore[arg-type]
-    if principal is not None:
-        click.echo(json.dumps(result.to_api(**render), indent=2))
-        for line in summary_lines(result):
-            click.echo(line, err=True)
+    options = choose_render_options(
+        resources=resources,
+        resource_placeholders=resource_placeholders,
+        service_level_template=service_level_template,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        aws_compatible=aws_compatible,
+        max_arns=max_arns,
+    )
+    if out is not None:
+        write_all(run_all(scan), out, options)
         return
-    assert out is not None
-    write_all(results, out, render)
+    result = run_scan(scan)
+    click.echo(json.dumps(result_document(result, options), indent=2))
+    for line in summary_lines(result):
+        click.echo(line, err=True)
+
+
+def result_document(result: GenerationResult, options: RenderOptions) -> dict[str, Any]:
+    """What `generate` prints for one principal: `generatedPolicyResult`, plus policygen's
+    extension key unless the output is to be exactly AWS's."""
+    document = result.to_api(options)
+    if not options.aws_compatible:
+        document[report.EXTENSION_KEY] = report.extension(result.analysis, options)
+    return document
 
 
 def result_file_name(principal_arn: str) -> str:
@@ -257,8 +378,8 @@ def result_file_name(principal_arn: str) -> str:
     return f"{readable}-{digest}.json"
 
 
-def write_all(results: list[GenerationResult], out: Path, render: dict[str, bool]) -> None:
-    """One `generatedPolicyResult` file per principal, and `index.json` listing them."""
+def write_all(results: list[GenerationResult], out: Path, options: RenderOptions) -> None:
+    """One result file per principal (as `generate` prints it) and `index.json`."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -266,7 +387,7 @@ def write_all(results: list[GenerationResult], out: Path, render: dict[str, bool
     listing = []
     for result in results:
         name = result_file_name(result.principal.arn)
-        document = result.to_api(**render)
+        document = result_document(result, options)
         (out / name).write_text(json.dumps(document, indent=2) + "\n")
         listing.append(
             {
@@ -277,8 +398,7 @@ def write_all(results: list[GenerationResult], out: Path, render: dict[str, bool
             }
         )
     (out / INDEX_FILE).write_text(json.dumps({"principals": listing}, indent=2) + "\n")
-    stats = results[0].analysis.stats if results else ScanStats()
-    for line in scan_lines(stats):
+    for line in scan_lines(results[0].analysis.stats if results else ScanStats()):
         click.echo(line, err=True)
     for result, entry in zip(results, listing, strict=True):
         click.echo(
@@ -296,9 +416,10 @@ def write_all(results: list[GenerationResult], out: Path, render: dict[str, bool
     type=click.Path(path_type=Path, file_okay=False),
     help="Trail folder to index (the CloudTrail S3 layout, searched recursively).",
 )
-@scan_options
+@with_read_options
 def index(logs: Path, workers: int | None, data_dir: Path | None, progress: bool | None) -> None:
-    """Add the files of a trail folder not indexed before to the usage index."""
+    """Add the files of a trail folder not indexed before to the usage index, which
+    `generate` then answers from whenever it covers the window."""
     show_progress = sys.stderr.isatty() if progress is None else progress
     path = index_path(data_dir)
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
@@ -307,15 +428,25 @@ def index(logs: Path, workers: int | None, data_dir: Path | None, progress: bool
         except (IndexUnusable, sqlite3.DatabaseError) as exc:
             raise InputError(f"cannot use the index {path}: {exc}") from None
         with store:
-            report = store.ingest(logs, workers=workers, on_file=on_file)
-    click.echo(
-        f"index {path}: {report.files_new} new files indexed of {report.files_listed} listed",
-        err=True,
-    )
-    for line in scan_lines(report.stats):
+            done = store.ingest(logs, workers=workers, on_file=on_file)
+    click.echo(f"index {path}: {done.files_new} new files indexed of {done.files_listed}", err=True)
+    for line in scan_lines(done.stats):
         click.echo(line, err=True)
-    for key in report.files_changed:
+    for key in done.files_changed:
         click.echo(f"changed since it was indexed (not read again): {key}", err=True)
+
+
+@cli.command()
+@scan_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def explain(as_json: bool, **scan: Any) -> None:
+    """For each action of the policy, the calls that caused it: count, first and last
+    time, an example eventID, and the eventSource:eventName pairs."""
+    result = run_scan(scan)
+    analysis = result.analysis
+    click.echo(report.explain_json(analysis) if as_json else report.explain_table(analysis))
+    for line in summary_lines(result):
+        click.echo(line, err=True)
 
 
 @cli.command()
@@ -355,6 +486,59 @@ def synth(
         manifest = generate_corpus(out, spec, workers=workers)
     for principal in manifest.principals:
         click.echo(principal["arn"])
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, help="Port to listen on (default 8080; 0 picks a free one).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the job database lives (env POLICYGEN_HOME; default ~/.policygen).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML settings file (env POLICYGEN_CONFIG).",
+)
+@click.option(
+    "--trail",
+    "trails",
+    multiple=True,
+    metavar="ARN=FOLDER",
+    help="A trail and the local folder holding its logs; repeatable.",
+)
+@click.option(
+    "--default-trail", metavar="ARN", help="Trail for requests without cloudTrailDetails."
+)
+@click.option("--workers", type=int, help="Worker processes running jobs (default 2).")
+@click.option("--max-concurrent-jobs", type=int, help="Jobs in progress per account (0: no limit).")
+@click.option(
+    "--max-jobs-per-day", type=int, help="Jobs started per account per 24 h (0: no limit)."
+)
+@click.option("--retention-days", type=float, help="Forget jobs after this many days (0: never).")
+@click.option("--max-window-days", type=float, help="Longest time range of a job (default 90).")
+@click.option("--rate-limit", type=float, help="Requests per second per caller (0: no limit).")
+@click.option(
+    "--allow-account",
+    "allowed_accounts",
+    multiple=True,
+    help="Only generate for principals of this account; repeatable (default: any account).",
+)
+@click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
+@click.option("--data-events/--no-data-events", default=None, help="As for generate.")
+@click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
+    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
+    from policygen.api.app import serve as run_server
+    from policygen.config import load_settings
+
+    if not flags["allowed_accounts"]:
+        flags["allowed_accounts"] = None
+    with user_errors():
+        settings = load_settings(flags, trails, config_file=config_file)
+        run_server(settings)
 
 
 def main(argv: list[str] | None = None) -> None:

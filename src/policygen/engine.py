@@ -16,7 +16,8 @@ from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.paths import index_path
-from policygen.policy import render_policies
+from policygen.policy import RenderOptions, ResourceMode, render_analysis
+from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.scanner import ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
@@ -54,34 +55,72 @@ class GenerationResult:
     end: datetime
     trails: list[TrailProperties] = field(default_factory=list)
 
-    def policies(self, *, placeholders: bool = False, service_level: bool = False) -> list[str]:
-        """The policy documents, rendered the way `GetGeneratedPolicy`'s flags ask."""
-        return render_policy_documents(
-            self.analysis, self.principal, placeholders=placeholders, service_level=service_level
-        )
+    def policies(self, options: RenderOptions | None = None, **flags: Any) -> list[str]:
+        """The policy documents, rendered as `options` (or `render_policy_documents`'s
+        keyword flags) ask; the default is AWS's exact output."""
+        return render(self.analysis, self.principal, options or render_options(**flags))
 
-    def to_api(self, *, placeholders: bool = False, service_level: bool = False) -> dict[str, Any]:
+    def to_api(self, options: RenderOptions | None = None, **flags: Any) -> dict[str, Any]:
         """`generatedPolicyResult` exactly as `GetGeneratedPolicy` returns it."""
+        options = options or render_options(**flags)
         return generated_policy_result(
             self.principal.arn,
             self.start,
             self.end,
             self.trails,
-            policies=self.policies(placeholders=placeholders, service_level=service_level),
-            complete=self.analysis.is_complete and not service_level,
+            policies=self.policies(options),
+            complete=self.analysis.is_complete and not options.service_level,
         )
 
 
-def render_policy_documents(
-    analysis: Analysis, principal: Principal, *, placeholders: bool, service_level: bool
-) -> list[str]:
-    """Render an analysis as AWS-format policy documents."""
-    return render_policies(
-        analysis.actions,
-        placeholders=placeholders,
-        partition=principal.partition,
-        service_level=analysis.service_level_prefixes if service_level else (),
+def render_options(
+    *,
+    placeholders: bool = False,
+    service_level: bool = False,
+    resources: ResourceMode | None = None,
+    pass_role: bool = False,
+    dependent_actions: bool = False,
+    max_arns: int = DEFAULT_MAX_ARNS,
+) -> RenderOptions:
+    """`RenderOptions` from flags: `placeholders` is AWS's `includeResourcePlaceholders`;
+    `resources` (star, placeholders, observed), when given, takes its place."""
+    return RenderOptions(
+        resources=resources or ("placeholders" if placeholders else "star"),
+        service_level=service_level,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        max_arns=max_arns,
     )
+
+
+def render(analysis: Analysis, principal: Principal, options: RenderOptions) -> list[str]:
+    """Render an analysis under `options`, in the principal's partition."""
+    return render_analysis(analysis, options, partition=principal.partition)
+
+
+def render_policy_documents(
+    analysis: Analysis,
+    principal: Principal,
+    *,
+    placeholders: bool = False,
+    service_level: bool = False,
+    resources: ResourceMode | None = None,
+    pass_role: bool = False,
+    dependent_actions: bool = False,
+    max_arns: int = DEFAULT_MAX_ARNS,
+) -> list[str]:
+    """Render an analysis as policy documents: the single entry point the CLI and the
+    server share. The defaults are AWS's exact output (what `GetGeneratedPolicy` returns);
+    the other keywords are policygen's extensions (see `RenderOptions`)."""
+    options = render_options(
+        placeholders=placeholders,
+        service_level=service_level,
+        resources=resources,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        max_arns=max_arns,
+    )
+    return render(analysis, principal, options)
 
 
 def generated_policy_result(
@@ -143,11 +182,20 @@ def collect_usage(
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
     created. `workers=1` scans in this process.
     """
-    if use_index and isinstance(source, LocalFolder):
-        usage = indexed_usage(principal, source, selection, data_dir)
+    folder = _single_folder(source)
+    if use_index and folder is not None:
+        usage = indexed_usage(principal, folder, selection, data_dir)
         if usage is not None:
             return usage
     return scan(source, selection, principal, on_file=on_file, workers=workers)[principal.arn]
+
+
+def _single_folder(source: TrailSource) -> LocalFolder | None:
+    """The one local folder a source reads (itself, or a job's only trail), if it is one."""
+    members = getattr(source, "members", None)
+    if members is not None and len(members) == 1:
+        source = members[0][0]
+    return source if isinstance(source, LocalFolder) else None
 
 
 def indexed_usage(

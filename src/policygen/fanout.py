@@ -26,6 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from policygen import catalogue, observe
 from policygen.scanner import BatchResult, FileTask, ScanQuery, read_task, scan_batch
 from policygen.sources import LogObject, delivery_of
 
@@ -93,8 +94,14 @@ def _no_gc() -> Iterator[None]:
 
 
 def _context() -> Any:
-    """fork where it is safe and cheap (Linux, one thread), else spawn."""
+    """fork where it is safe and cheap (Linux, one thread), else spawn.
+
+    Before a fork the IAM catalogue is loaded here, once, rather than in every worker
+    (deciding which calls can have observed resources needs it).
+    """
     if sys.platform == "linux" and threading.active_count() == 1:
+        catalogue.version()
+        observe.wants("sts.amazonaws.com", "GetCallerIdentity")
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 

@@ -21,6 +21,7 @@ size, and the index knows no other file in that part of the trail.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from policygen.dedupe import Dedupe
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES, BatchResult, Scan, ScanQuery, scan
 from policygen.sources import LocalFolder, LogObject, Selection, delivery_of
 from policygen.timeutil import format_time
-from policygen.usage import CallKey, CallStats, ScanStats, Usage
+from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage
 
 SCHEMA_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS calls (
     outcome TEXT NOT NULL, data_event INTEGER NOT NULL,
     count INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, example TEXT NOT NULL,
     delivered INTEGER,
-    resources TEXT,  -- observed resource ARNs (JSON), for later use; NULL for now
+    resources TEXT,  -- observed resources and passed roles (`usage.Observed`, JSON) or NULL
     PRIMARY KEY (source, principal, hour, account, log_region, region,
                  event_source, event_name, qualifier, outcome, data_event)
 ) WITHOUT ROWID;
@@ -71,15 +72,16 @@ CREATE TABLE IF NOT EXISTS recent (
 UPSERT_CALL = """
 INSERT INTO calls (source, principal, hour, account, log_region, region, event_source,
                    event_name, qualifier, outcome, data_event, count, first, last, example,
-                   delivered)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   delivered, resources)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET
     count = count + excluded.count,
     example = CASE WHEN excluded.first < first THEN excluded.example ELSE example END,
     first = min(first, excluded.first),
     last = max(last, excluded.last),
     delivered = max(coalesce(delivered, excluded.delivered),
-                    coalesce(excluded.delivered, delivered))
+                    coalesce(excluded.delivered, delivered)),
+    resources = coalesce(excluded.resources, resources)
 """
 
 
@@ -231,7 +233,7 @@ class UsageIndex:
         """The principal's index rows in the window's hours, regions and account."""
         sql = (
             "SELECT hour, region, event_source, event_name, qualifier, outcome, data_event,"
-            " count, first, last, example, delivered, log_region FROM calls"
+            " count, first, last, example, delivered, log_region, resources FROM calls"
             " WHERE source = ? AND principal = ? AND hour BETWEEN ? AND ?"
             " AND account IN (?, '')"
         )
@@ -268,6 +270,7 @@ class _Row:
     example: str
     delivered: int | None
     log_region: str
+    resources: str | None
 
     def call(self) -> CallKey:
         return CallKey(
@@ -321,17 +324,21 @@ def _fold_rows(rows: list[_Row], selection: Selection, usage: Usage) -> list[str
     for row in taken:
         if row.hour in rescan:
             continue
-        _add(usage, row.call(), CallStats(row.count, row.first, row.last, row.example))
+        observed = Observed.from_dict(json.loads(row.resources)) if row.resources else None
+        stats = CallStats(row.count, row.first, row.last, row.example)
+        _add(usage, row.call(), stats, observed)
     return sorted(rescan)
 
 
-def _add(usage: Usage, call: CallKey, stats: CallStats) -> None:
+def _add(usage: Usage, call: CallKey, stats: CallStats, observed: Observed | None) -> None:
     mine = usage.calls.get(call)
     if mine is None:
         usage.calls[call] = stats
     else:
         mine.merge(stats)
     usage.stats.records_matched += stats.count
+    if observed is not None:
+        usage.observed.setdefault(call, Observed()).merge(observed)
 
 
 def _rescan(
@@ -358,7 +365,7 @@ def _rescan(
     part = replace(selection, start=start, end=end, margin=max(limit - end, timedelta(0)))
     found = scan(source, part, principal, workers=1)[principal.arn]
     for call, stats in found.calls.items():
-        _add(usage, call, stats)
+        _add(usage, call, stats, found.observed.get(call))
     usage.stats.files_rescanned += found.stats.files_read
     usage.stats.duplicates += found.stats.duplicates
 
@@ -423,13 +430,31 @@ class _Writer:
         self.scan.stats = ScanStats()
         self.scan.calls.clear()
         self.scan.delivered.clear()
+        self.scan.observed.clear()
         self.files.clear()
+
+    def _resources(self, key: tuple[Any, ...], row: tuple[Any, ...]) -> str | None:
+        """The row's observed resources, merged with what the index already holds."""
+        observed = self.scan.observed.get(key)
+        if observed is None:
+            return None
+        before = self.index.db.execute(
+            "SELECT resources FROM calls WHERE source = ? AND principal = ? AND hour = ?"
+            " AND account = ? AND log_region = ? AND region = ? AND event_source = ?"
+            " AND event_name = ? AND qualifier = ? AND outcome = ? AND data_event = ?",
+            row[:11],
+        ).fetchone()
+        if before and before[0]:
+            merged = Observed.from_dict(json.loads(before[0]))
+            merged.merge(observed)
+            observed = merged
+        return json.dumps(observed.to_dict(), separators=(",", ":"))
 
     def _call_rows(self) -> Iterable[tuple[Any, ...]]:
         for key, stats in self.scan.calls.items():
             arn, call, stream, hour, region = key
             account, _, log_region = stream.partition("/")
-            yield (
+            row = (
                 self.source_id,
                 arn,
                 hour,
@@ -447,3 +472,4 @@ class _Writer:
                 stats.example_event_id,
                 self.scan.delivered.get(key),
             )
+            yield (*row, self._resources(key, row))

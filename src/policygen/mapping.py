@@ -258,13 +258,26 @@ class _ModelHead(msgspec.Struct):
 _HEAD_DECODER = msgspec.json.Decoder(_ModelHead)
 
 
+#: `metadata` comes first in botocore's models; its few keys are found in the head.
+_METADATA_RE = re.compile(rb'"metadata"\s*:\s*(\{[^{}]*\})')
+_MODEL_HEAD_BYTES = 16384
+
+
 def _read_model_head(path: str) -> _ModelHead | None:
-    """A botocore model's metadata only; msgspec skips the rest, so indexing all ~450
-    models takes about 0.5 s instead of 5 s with botocore's own loader."""
+    """A botocore model's metadata only, from the first few KB of the (gzip) file when
+    the metadata object is there (it is, first), else from the whole model: indexing all
+    ~450 models then takes tens of milliseconds, not the 5 s of botocore's own loader."""
     for ext, opener in ((".json", open), (".json.gz", gzip.open)):
         if os.path.isfile(path + ext):
             with opener(path + ext, "rb") as fp:
-                return _HEAD_DECODER.decode(fp.read())
+                head = fp.read(_MODEL_HEAD_BYTES)
+                found = _METADATA_RE.search(head)
+                if found is not None:
+                    try:
+                        return _ModelHead(msgspec.json.decode(found.group(1), type=_ModelMetadata))
+                    except msgspec.DecodeError:
+                        pass
+                return _HEAD_DECODER.decode(head + fp.read())
     return None
 
 

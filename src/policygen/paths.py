@@ -14,10 +14,15 @@ HOME_ENV = "POLICYGEN_HOME"
 INDEX_NAME = "index.sqlite"
 
 
+def home_data_dir() -> Path:
+    """`~/.policygen`: the data directory when nothing else names one."""
+    return Path.home() / ".policygen"
+
+
 def default_data_dir() -> Path:
     """`POLICYGEN_HOME` if set, else `~/.policygen`."""
     configured = os.environ.get(HOME_ENV, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".policygen"
+    return Path(configured).expanduser() if configured else home_data_dir()
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:

@@ -44,9 +44,13 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     # Kept raw and decoded lazily: only the few calls whose actions depend on it pay for
     # it. (msgspec cannot put Raw in a union; an absent field reads as JSON `null`.)
     requestParameters: msgspec.Raw = NULL
+    # Resource facts (`policygen.observe`), read only for matched calls that can have any.
+    responseElements: msgspec.Raw = NULL
     eventID: str | None = None
+    resources: msgspec.Raw = NULL
     eventType: str | None = None
     managementEvent: bool | None = None
+    recipientAccountId: str | None = None
     eventCategory: str | None = None
 
 
@@ -63,6 +67,8 @@ class RawLogFile(msgspec.Struct, gc=False):
 LOG_DECODER = msgspec.json.Decoder(LogFile)
 RAW_LOG_DECODER = msgspec.json.Decoder(RawLogFile)
 RECORD_DECODER = msgspec.json.Decoder(Record)
+#: Exports and tools often write a bare array of records instead of `{"Records": [...]}`.
+RAW_ARRAY_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 PARAMS_DECODER = msgspec.json.Decoder(dict)
 
 #: Data-event (eventSource, eventName) pairs, for old records that predate `managementEvent`.

@@ -24,12 +24,13 @@ from typing import Any
 import msgspec
 from isal import isal_zlib
 
-from policygen import mapping
+from policygen import mapping, observe
 from policygen.arns import Principal
 from policygen.dedupe import Dedupe
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
+    RAW_ARRAY_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
@@ -37,7 +38,7 @@ from policygen.records import (
 )
 from policygen.sources import LOG_NAME_RE, LogObject, Selection, account_of, delivery_of
 from policygen.timeutil import format_time
-from policygen.usage import CallKey, CallStats, ScanStats, Usage, outcome_of
+from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage, outcome_of
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_WBITS = 16 + 15
@@ -115,6 +116,19 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _raw_records(text: bytes) -> list[msgspec.Raw]:
+    """The undecoded records of `{"Records": [...]}` or of a bare array of records."""
+    for decoder in (RAW_LOG_DECODER, RAW_ARRAY_DECODER):
+        try:
+            records = decoder.decode(text)
+        except msgspec.ValidationError:
+            continue
+        except msgspec.DecodeError as exc:
+            raise FileError(f"not JSON: {exc}") from None
+        return records if isinstance(records, list) else records.Records
+    raise NotALogFile("no Records array")
+
+
 def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     """Decode a log file's records; a malformed record is counted and dropped, not fatal."""
     try:
@@ -123,12 +137,8 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
         pass
     except msgspec.DecodeError as exc:
         raise FileError(f"not JSON: {exc}") from None
-    try:
-        raws = RAW_LOG_DECODER.decode(text).Records
-    except msgspec.ValidationError:
-        raise NotALogFile("no Records array") from None
     records = []
-    for raw in raws:
+    for raw in _raw_records(text):
         try:
             records.append(RECORD_DECODER.decode(raw))
         except msgspec.ValidationError:
@@ -193,11 +203,11 @@ class FileResult:
 class BatchResult:
     """A batch's counts: compact, to cross process boundaries cheaply.
 
-    `calls` holds (principal ARN, call, bucket, stats, latest delivery); `bucket` is
-    `(hour, region)` for hourly queries and `()` otherwise.
+    `calls` holds (principal ARN, call, bucket, stats, latest delivery, observed
+    resources); `bucket` is `(hour, region)` for hourly queries and `()` otherwise.
     """
 
-    calls: list[tuple[str, CallKey, tuple[str, ...], CallStats, int | None]]
+    calls: list[tuple[str, CallKey, tuple[str, ...], CallStats, int | None, Observed | None]]
     files: list[FileResult]
     stats: ScanStats
 
@@ -237,8 +247,9 @@ class Tally:
     def __init__(self, query: ScanQuery) -> None:
         self.query = query
         self.stats = ScanStats()
-        # raw key -> [count, first, last, example id, latest delivery], or, for calls
-        # whose action depends on requestParameters, a dict qualifier -> such a list.
+        # raw key -> [count, first, last, example id, latest delivery, observed resources
+        # or None], or, for calls whose action depends on requestParameters, a dict
+        # qualifier -> such a list.
         self._acc: dict[tuple[Any, ...], Any] = {}
         self._accounts: dict[str, str] = {}
         self.files: list[FileResult] = []
@@ -366,10 +377,9 @@ class Tally:
             event_id = record.eventID or ""
             entry = acc.get(key)
             if entry is None:
-                qualified = mapping.needs_parameters(source, name)
-                entry = acc[key] = {} if qualified else [0, when, when, event_id, None]
+                entry = acc[key] = {} if mapping.needs_parameters(source, name) else _leaf(record)
             if entry.__class__ is dict:
-                entry = _qualified(entry, record, when, event_id)
+                entry = _qualified(entry, record)
             entry[0] += 1
             if when < entry[1]:
                 entry[1] = when
@@ -378,6 +388,9 @@ class Tally:
                 entry[2] = when
             if delivered is not None and hourly:
                 entry[4] = _later(entry[4], delivered)
+            if entry[5] is not None:
+                arns, passed = observe.facts(record)
+                entry[5].add(arns, passed, when, event_id)
             if event_id:
                 ids.append(event_id)
                 refs.append(entry)  # type: ignore[arg-type]  # positions after the batch
@@ -392,6 +405,7 @@ class Tally:
         calls: list[tuple[str, CallKey, tuple[str, ...]]] = []
         counts: list[CallStats] = []
         latest: list[int | None] = []
+        seen: list[Observed | None] = []
         position: dict[int, int] = {}
         for key, entry in self._acc.items():
             arn, source, name, error, management, category, *bucket = key
@@ -407,12 +421,14 @@ class Tally:
                     calls.append((arn, call, tuple(bucket)))
                     counts.append(CallStats())
                     latest.append(None)
+                    seen.append(None)
                 counts[at].merge(CallStats(*leaf[:4]))
                 latest[at] = _later(latest[at], leaf[4])
+                seen[at] = _joined(seen[at], leaf[5])
                 position[id(leaf)] = at
         for result in self.files:
             result.refs = [position[id(leaf)] for leaf in result.refs]
-        merged = [(*c, n, d) for c, n, d in zip(calls, counts, latest, strict=True)]
+        merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
         return BatchResult(merged, self.files, self.stats)
 
 
@@ -423,13 +439,31 @@ def _later(a: int | None, b: int | None) -> int | None:
     return a if b is None or a >= b else b
 
 
-def _qualified(entry: dict[str, list[Any]], record: Record, when: str, event_id: str) -> list[Any]:
+def _leaf(record: Record) -> list[Any]:
+    """A new counter list, starting from this record; observed resources only for kinds
+    of call that can have any."""
+    when, event_id = record.eventTime, record.eventID or ""
+    wanted = observe.wants(record.eventSource or "", record.eventName or "")
+    return [0, when, when, event_id, None, Observed() if wanted else None]
+
+
+def _qualified(entry: dict[str, list[Any]], record: Record) -> list[Any]:
     """The counter list of this record's qualifier under a parameter-dependent call."""
     qualifier = _qualifier(record)
     leaf = entry.get(qualifier)
     if leaf is None:
-        leaf = entry[qualifier] = [0, when, when, event_id, None]
+        leaf = entry[qualifier] = _leaf(record)
     return leaf
+
+
+def _joined(mine: Observed | None, other: Observed | None) -> Observed | None:
+    """Observed resources of two parts of the same call kind, together."""
+    if other is None:
+        return mine
+    if mine is None:
+        return other
+    mine.merge(other)
+    return mine
 
 
 def scan_batch(query: ScanQuery, tasks: list[FileTask]) -> BatchResult:
@@ -451,6 +485,8 @@ class Scan:
         self.calls: dict[tuple[Any, ...], CallStats] = {}
         #: latest delivery time of a file that contributed to each hourly bucket.
         self.delivered: dict[tuple[Any, ...], int | None] = {}
+        #: observed resources, by the same keys (only for calls that can have any).
+        self.observed: dict[tuple[Any, ...], Observed] = {}
 
     def add_batch(self, objs: list[LogObject], batch: BatchResult) -> None:
         """Fold in one batch whose files are `objs`, dropping re-delivered duplicates."""
@@ -470,7 +506,7 @@ class Scan:
 
     def _merge_calls(self, batch: BatchResult, stream: str) -> None:
         hourly = self.query.hourly
-        for arn, call, bucket, stats, latest in batch.calls:
+        for arn, call, bucket, stats, latest, observed in batch.calls:
             if not stats.count:
                 continue
             key = (arn, call, stream, *bucket) if hourly else (arn, call)
@@ -479,6 +515,10 @@ class Scan:
                 self.calls[key] = stats
             else:
                 mine.merge(stats)
+            if observed is not None:
+                joined = _joined(self.observed.get(key), observed)
+                assert joined is not None
+                self.observed[key] = joined
             if hourly:
                 before = self.delivered.get(key)
                 if latest is not None and (before is None or latest > before):
@@ -491,7 +531,8 @@ class Scan:
         usage: dict[str, Usage] = {}
         if self.query.principal is not None:
             usage[self.query.principal.arn] = Usage(self.query.principal.arn)
-        for (arn, call, *_), stats in self.calls.items():
+        for key, stats in self.calls.items():
+            arn, call = key[0], key[1]
             found = usage.get(arn)
             if found is None:
                 found = usage[arn] = Usage(arn)
@@ -502,6 +543,9 @@ class Scan:
                 )
             else:
                 mine.merge(stats)
+            observed = self.observed.get(key)
+            if observed is not None:
+                found.observed.setdefault(call, Observed()).merge(observed)
         for found in usage.values():
             found.stats = self.stats
         return usage

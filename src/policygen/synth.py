@@ -33,7 +33,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from isal import igzip
 
 Json = Any
@@ -1532,7 +1532,7 @@ class Template:
 
 
 def _compile(record: dict[str, Json], key: int) -> Template:
-    text = orjson.dumps(record)
+    text = msgspec.json.encode(record)
     slots = [SLOT_INDEX[m] for m in SLOT_RE.findall(text)]
     fmt = SLOT_RE.sub(b"%b", text.replace(b"%", b"%%"))
     size = len(text) + sum(SLOT_WIDTH[s] - 5 for s in slots)
@@ -2475,7 +2475,7 @@ def _event_span(world: World, j: int) -> tuple[str, str]:
 
 def _gz_json(path: Path, value: Json) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(igzip.compress(orjson.dumps(value), GZIP_LEVEL, mtime=0))
+    path.write_bytes(igzip.compress(msgspec.json.encode(value), GZIP_LEVEL, mtime=0))
 
 
 def _write_digests(root: Path, world: World, part: _Partial) -> int:
@@ -2603,9 +2603,11 @@ class Manifest:
             }
             for p in self.principals
         ]
-        return orjson.dumps(
-            {"params": self.params, "stats": self.stats, "principals": principals},
-            option=orjson.OPT_INDENT_2,
+        return msgspec.json.format(
+            msgspec.json.encode(
+                {"params": self.params, "stats": self.stats, "principals": principals}
+            ),
+            indent=2,
         ).decode()
 
     def write(self, path: Path | str) -> None:
@@ -2613,7 +2615,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
-        doc = orjson.loads(text)
+        doc = msgspec.json.decode(text)
         principals, counts = [], {}
         for entry in doc["principals"]:
             calls = entry.pop("calls")
@@ -2634,7 +2636,8 @@ def _manifest(world: World, part: _Partial, digests: int) -> Manifest:
         pi, source, name, outcome = world.keys[key]
         per_call = counts.setdefault(world.principals[pi].arn, {})
         per_call.setdefault((source, name), dict.fromkeys(OUTCOMES, 0))[outcome] += n
-    params = orjson.loads(orjson.dumps(asdict(world.spec)))  # as JSON has it: lists, not tuples
+    # As JSON has it: lists, not tuples.
+    params = msgspec.json.decode(msgspec.json.encode(asdict(world.spec)))
     stats = {
         "log_files": part.files,
         "records": part.records,

@@ -1,0 +1,256 @@
+"""Running policy generations in worker processes, never on the server's event loop.
+
+A worker runs the same library functions as `policygen generate` (`collect_usage`, then
+`analyse`) and writes the outcome to the job store itself. After every log file it checks
+whether the job was canceled (the status in the store) or the server is going away, and
+stops; so a cancellation takes effect within one file's read, and a job interrupted by a
+shutdown stays `IN_PROGRESS` for the next start to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from policygen import catalogue
+from policygen.analysis import Analysis, AnalysisOptions, analyse
+from policygen.arns import Principal
+from policygen.engine import collect_usage
+from policygen.sources import LocalFolder, LogObject, Selection
+from policygen.store import JobSpec, Status, Store
+from policygen.timeutil import now
+from policygen.trails import TrailSet, trail_regions
+
+log = logging.getLogger("policygen.jobs")
+
+# `JobError.code` values (the model's JobErrorCode).
+AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
+RESOURCE_NOT_FOUND_ERROR = "RESOURCE_NOT_FOUND_ERROR"
+SERVICE_ERROR = "SERVICE_ERROR"
+
+
+class JobFailure(Exception):
+    """The job cannot succeed; `code` is its `jobError.code`, the message names what failed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class JobCanceled(Exception):
+    """The job was canceled while it ran."""
+
+
+class JobInterrupted(Exception):
+    """The server is shutting down (or died): leave the job for the next start to resume."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What a worker needs to run any job (picklable: it crosses into the worker process)."""
+
+    db_path: str
+    trails: Mapping[str, str]
+    options: AnalysisOptions = field(default_factory=AnalysisOptions)
+    db_timeout: float = 5.0
+
+
+def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
+    """The job's trails as one source; a trail not configured or not found fails the job."""
+    members = []
+    for trail in spec.trails:
+        arn = trail.cloud_trail_arn
+        location = locations.get(arn)
+        if location is None:
+            raise JobFailure(
+                RESOURCE_NOT_FOUND_ERROR,
+                f"trail {arn} is not configured on this server (serve --trail ARN=FOLDER)",
+            )
+        folder = Path(location)
+        if not folder.exists():
+            raise JobFailure(RESOURCE_NOT_FOUND_ERROR, f"trail {arn}: no such folder {folder}")
+        if not os.access(folder, os.R_OK):
+            raise JobFailure(AUTHORIZATION_ERROR, f"trail {arn}: cannot read folder {folder}")
+        members.append((LocalFolder(folder), trail_regions(trail)))
+    return TrailSet(members)
+
+
+def generate(
+    spec: JobSpec,
+    locations: Mapping[str, str],
+    options: AnalysisOptions,
+    on_file: Callable[[LogObject], None] | None = None,
+    data_dir: Path | None = None,
+) -> Analysis:
+    """Scan the job's trails (or read the usage index in `data_dir` when it covers the
+    job) and analyse the usage: what `policygen generate` does."""
+    principal = Principal.parse(spec.principal_arn)
+    source = open_trails(spec, locations)
+    selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
+    try:
+        usage = collect_usage(principal, source, selection, on_file=on_file, data_dir=data_dir)
+    except PermissionError as exc:
+        raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
+    return analyse(usage, options)
+
+
+class Watch:
+    """The per-file progress callback that stops a job when it should stop."""
+
+    def __init__(self, store: Store, job_id: str, stop: Any, parent_pid: int) -> None:
+        self.store, self.job_id, self.stop, self.parent_pid = store, job_id, stop, parent_pid
+
+    def __call__(self, obj: LogObject | None = None) -> None:
+        if (self.stop is not None and self.stop.is_set()) or os.getppid() != self.parent_pid:
+            raise JobInterrupted
+        if self.store.status(self.job_id) is not Status.IN_PROGRESS:
+            raise JobCanceled
+
+
+# --- in the worker process -----------------------------------------------------------
+
+_stop_event: Any = None
+_parent_pid: int = 0
+
+
+def init_worker(stop_event: Any, parent_pid: int) -> None:
+    """Worker start-up: remember the shutdown flag, leave Ctrl-C to the server, and exit
+    when the server is gone (a killed server must not leave workers behind)."""
+    global _stop_event, _parent_pid
+    _stop_event, _parent_pid = stop_event, parent_pid
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    gone = threading.Event()
+    while not gone.wait(1.0):  # a liveness poll, not synchronisation
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def warm_up() -> str:
+    """Load the IAM catalogue, so that the first job does not pay for it."""
+    return f"pid {os.getpid()}, catalogue {catalogue.version()}"
+
+
+def run_job(config: WorkerConfig, job_id: str) -> str:
+    """Run one job and record its outcome; returns what became of it, for the server log."""
+    store = Store(Path(config.db_path), timeout=config.db_timeout)
+    try:
+        return _run(store, job_id, config)
+    finally:
+        store.close()
+
+
+def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
+    watch = Watch(store, job_id, _stop_event, _parent_pid or os.getppid())
+    try:
+        job = store.get(job_id)
+        if job is None or job.status is not Status.IN_PROGRESS:
+            return "not in progress"
+        analysis = generate(
+            job.spec, config.trails, config.options, watch, Path(config.db_path).parent
+        )
+    except JobCanceled:
+        return Status.CANCELED
+    except JobInterrupted:
+        return "interrupted, left for the next start"
+    except JobFailure as exc:
+        store.finish(job_id, Status.FAILED, now(), error=(exc.code, exc.message))
+        return f"{Status.FAILED} ({exc.code}: {exc.message})"
+    except Exception as exc:
+        message = f"policy generation failed: {type(exc).__name__}: {exc}"
+        store.finish(job_id, Status.FAILED, now(), error=(SERVICE_ERROR, message))
+        return f"{Status.FAILED} ({message})"
+    if store.finish(job_id, Status.SUCCEEDED, now(), analysis=analysis.to_dict()):
+        return Status.SUCCEEDED
+    return "finished after it was canceled; result dropped"
+
+
+# --- in the server process -----------------------------------------------------------
+
+
+def _log_ready(future: Future[str]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        log.info("worker ready: %s", future.result())
+
+
+class JobRunner:
+    """A pool of worker processes (spawned, so no state is shared by accident).
+
+    `on_lost(job_id, reason)` is told about jobs whose worker died without recording an
+    outcome; the pool is replaced so later jobs still run.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        workers: int,
+        on_lost: Callable[[str, str], None],
+    ) -> None:
+        self.config = config
+        self.workers = workers
+        self.on_lost = on_lost
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=self._context,
+            initializer=init_worker,
+            initargs=(self._stop, os.getpid()),
+        )
+
+    def warm_up(self) -> None:
+        """Start workers (at least one) and load the catalogue now, not on the first job."""
+        with self._lock:
+            futures = [self._pool.submit(warm_up) for _ in range(self.workers)]
+        for future in futures:
+            future.add_done_callback(_log_ready)
+
+    def submit(self, job_id: str) -> None:
+        """Queue a job for the next free worker."""
+        with self._lock:
+            pool = self._pool
+            future = pool.submit(run_job, self.config, job_id)
+        future.add_done_callback(partial(self._done, job_id, pool))
+
+    def _done(self, job_id: str, pool: ProcessPoolExecutor, future: Future[str]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            log.info("job %s: %s", job_id, future.result())
+            return
+        if isinstance(error, BrokenProcessPool):
+            with self._lock:
+                if self._pool is pool and not self._stop.is_set():
+                    self._pool = self._new_pool()
+            reason = "the worker process running it died"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        if not self._stop.is_set():
+            log.error("job %s: %s", job_id, reason)
+            self.on_lost(job_id, reason)
+
+    def shutdown(self) -> None:
+        """Stop the workers: running jobs stop at their next file and stay `IN_PROGRESS`."""
+        self._stop.set()
+        with self._lock:
+            pool = self._pool
+        pool.shutdown(wait=True, cancel_futures=True)

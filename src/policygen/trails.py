@@ -1,0 +1,64 @@
+"""The trails of a job: which regions each one is read in, and one source over all of them.
+
+A job may name several trails; their logs are read as one source through one scan, so a
+record delivered to two trails (same `eventID`) counts once (aws-policy-generation.md §7
+#18). A folder shared by two trails is listed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from policygen.arns import TrailArn
+from policygen.engine import TrailProperties
+from policygen.sources import LogObject, Selection, TrailSource
+
+#: Where IAM, STS (global endpoint) and CloudFront calls are logged.
+GLOBAL_SERVICES_REGION = "us-east-1"
+
+
+def trail_regions(trail: TrailProperties) -> frozenset[str] | None:
+    """The regions to read for one trail: None for all of them.
+
+    `allRegions` wins over `regions` (§7 #17); with neither, the trail's home region,
+    taken from its ARN (§7 #16).
+    """
+    if trail.all_regions:
+        return None
+    if trail.regions:
+        return frozenset(trail.regions)
+    return frozenset({TrailArn.parse(trail.cloud_trail_arn).region})
+
+
+def union_regions(regions: list[frozenset[str] | None]) -> frozenset[str] | None:
+    """All regions any trail reads (None: every region)."""
+    if any(r is None for r in regions):
+        return None
+    return frozenset().union(*regions)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class TrailSet:
+    """Several trail sources, each read in its own regions, as one `TrailSource`."""
+
+    members: list[tuple[TrailSource, frozenset[str] | None]]
+    _owners: dict[str, TrailSource] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def regions(self) -> frozenset[str] | None:
+        return union_regions([regions for _, regions in self.members])
+
+    def list_objects(self, selection: Selection) -> Iterator[LogObject]:
+        for source, regions in self.members:
+            for obj in source.list_objects(dataclasses.replace(selection, regions=regions)):
+                if obj.key not in self._owners:
+                    self._owners[obj.key] = source
+                    yield obj
+
+    def read(self, obj: LogObject) -> bytes:
+        return self._owners[obj.key].read(obj)
+
+    def describe(self) -> str:
+        return ", ".join(source.describe() for source, _ in self.members)

@@ -1,0 +1,104 @@
+"""Server settings from a TOML file, the environment and flags, in that order of precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policygen.config import ConfigError, ServerSettings, load_settings, parse_trail
+
+TRAIL_A = "arn:aws:cloudtrail:us-east-1:111122223333:trail/a"
+TRAIL_B = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/b"
+
+
+def test_defaults_are_safe(tmp_path: Path) -> None:
+    settings = load_settings({}, environ={})
+    assert settings.host == "127.0.0.1"
+    assert settings.max_concurrent_jobs == settings.max_jobs_per_day == 0  # limits off
+    assert settings.retention_days == 0
+    assert settings.db_path.parent == Path.home() / ".policygen"
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "policygen.toml"
+    config.write_text(
+        f"""
+port = 9000
+workers = 3
+max_jobs_per_day = 50
+allowed_accounts = ["111122223333"]
+[trails]
+"{TRAIL_A}" = "logs/a"
+"{TRAIL_B}" = "/srv/b"
+"""
+    )
+    environ = {
+        "POLICYGEN_CONFIG": str(config),
+        "POLICYGEN_PORT": "9100",
+        "POLICYGEN_HOME": str(tmp_path / "home"),
+        "POLICYGEN_DATA_EVENTS": "false",
+        "POLICYGEN_TRAILS": f"{TRAIL_B}=/mnt/b",
+    }
+    settings = load_settings({"port": 9200, "workers": None}, (f"{TRAIL_A}=/x/a",), environ=environ)
+    assert settings.port == 9200  # flag beats environment beats file
+    assert settings.workers == 3  # a flag left out does not override
+    assert settings.max_jobs_per_day == 50
+    assert settings.data_dir == tmp_path / "home"
+    assert settings.data_events is False
+    assert settings.allowed_accounts == ("111122223333",)
+    assert dict(settings.trails) == {TRAIL_A: "/x/a", TRAIL_B: "/mnt/b"}
+
+
+def test_relative_trail_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "conf" / "policygen.toml"
+    config.parent.mkdir()
+    config.write_text(f'[trails]\n"{TRAIL_A}" = "logs"\n')
+    settings = load_settings({}, environ={}, config_file=config)
+    assert settings.trails[TRAIL_A] == str(tmp_path / "conf" / "logs")  # next to the file
+    monkeypatch.chdir(tmp_path)
+    assert parse_trail(f"{TRAIL_B}=here") == (TRAIL_B, str(tmp_path / "here"))  # from cwd
+
+
+@pytest.mark.parametrize(
+    "flags, trails, environ, message",
+    [
+        ({"port": 70000}, (), {}, "port"),
+        ({"workers": 0}, (), {}, "workers"),
+        ({"max_jobs_per_day": -1}, (), {}, "max_jobs_per_day"),
+        ({"denied": "sometimes"}, (), {}, "denied"),
+        ({"allowed_accounts": ("12345",)}, (), {}, "12-digit"),
+        ({"default_trail": TRAIL_A}, (), {}, "not one of the trails"),
+        ({}, ("no-equals-sign",), {}, "ARN=LOCATION"),
+        ({}, ("arn:aws:s3:::bucket=/x",), {}, "not a CloudTrail trail ARN"),
+        ({}, (f"{TRAIL_A}=s3://bucket/prefix",), {}, "only local folders"),
+        ({}, (), {"POLICYGEN_PORT": "eighty"}, "POLICYGEN_PORT"),
+        ({}, (), {"POLICYGEN_DATA_EVENTS": "maybe"}, "POLICYGEN_DATA_EVENTS"),
+        ({}, (), {"POLICYGEN_CONFIG": "/no/such/file.toml"}, "No such file"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(
+    flags: dict, trails: tuple, environ: dict, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(flags, trails, environ=environ)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("port = ", "Invalid"),
+        ("colour = 'blue'", "unknown setting 'colour'"),
+        ("trails = 3", "table"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, environ={}, config_file=config)
+
+
+def test_settings_are_immutable() -> None:
+    with pytest.raises(AttributeError):
+        ServerSettings().port = 1  # type: ignore[misc]

@@ -1,0 +1,55 @@
+"""Durable jobs: a server killed mid-job comes back with every job, and finishes them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from logfactory import ROLE_ARN, record, write_log
+from serverprocess import TRAIL, ServerProcess, start
+
+
+def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    config = logs.parent / "policygen.toml"  # the trail from a config file, relative to it
+    config.write_text(f'[trails]\n"{TRAIL}" = "{logs.name}"\n')
+    trail = ("--config", str(config))
+    first = start_server(*trail)
+    client = first.client()
+    done = start(client)
+    policy = first.final(done)["generatedPolicyResult"]["generatedPolicies"]
+    with first.frozen_workers():
+        interrupted = start(client)
+        canceled = start(client)
+        client.cancel_policy_generation(jobId=canceled)
+        first.kill()  # SIGKILL while `interrupted` is IN_PROGRESS
+
+    second = start_server(*trail, data_dir=first.data_dir)
+    second.wait_for_log(f"job {interrupted} resumed")
+    client = second.client()
+    listed = client.list_policy_generations()["policyGenerations"]
+    assert [g["jobId"] for g in listed] == [canceled, interrupted, done]
+    resumed = second.final(interrupted)
+    assert resumed["jobDetails"]["status"] == "SUCCEEDED"
+    assert resumed["generatedPolicyResult"]["generatedPolicies"] == policy
+    assert second.final(done)["generatedPolicyResult"]["generatedPolicies"] == policy
+    assert second.final(canceled)["jobDetails"]["status"] == "CANCELED"
+
+    assert second.stop(signal.SIGTERM) == 0  # a clean shutdown
+    assert "shutting down" in second.log
+
+
+def test_job_survives_its_worker_dying(
+    start_server: Callable[..., ServerProcess], logs: Path
+) -> None:
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    server = start_server("--trail", f"{TRAIL}={logs}")
+    client = server.client()
+    with server.frozen_workers():
+        job_id = start(client)
+        os.kill(server.worker_pids[0], signal.SIGKILL)
+    server.wait_for_log(f"job {job_id}: the worker process running it died")
+    assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"  # on a new worker
+    assert server.final(start(client))["jobDetails"]["status"] == "SUCCEEDED"
