@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from policygen import fanout
+from policygen import fanout, generate_policy
 from policygen.arns import Principal
+from policygen.cli import observe_level, result_document
 from policygen.dedupe import Dedupe
+from policygen.policy import RenderOptions
 from policygen.scanner import candidate_records, scan
 from policygen.sources import Delivery, LocalFolder, Selection
 from policygen.synth import Manifest
@@ -188,3 +190,19 @@ def test_all_principals_count_a_principal_only_in_its_own_accounts_folder(logs: 
     everyone = scan(LocalFolder(logs), EVERYTHING, None, workers=1)
     assert list(by_outcome(everyone[ROLE_ARN])) == [("ec2.amazonaws.com", "DescribeVpcs")]
     assert comparable(everyone[ROLE_ARN]) == comparable(one(logs, ROLE_ARN, workers=1)[ROLE_ARN])
+
+
+@pytest.mark.parametrize("level", ["passed", "none"])
+def test_observing_less_renders_the_same_when_the_rendering_does_not_need_more(
+    corpus: tuple[Path, Manifest], level: str
+) -> None:
+    root, manifest = corpus
+    options = RenderOptions.policygen() if level == "passed" else RenderOptions()
+    assert observe_level(options) == level
+    for described in manifest.principals:
+        arn = described["arn"]
+        full = generate_policy(arn, root, start="2026-01-04", end="2026-01-09", use_index=False)
+        less = generate_policy(
+            arn, root, start="2026-01-04", end="2026-01-09", use_index=False, observe=level
+        )
+        assert result_document(less, options) == result_document(full, options), arn

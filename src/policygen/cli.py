@@ -22,6 +22,7 @@ import click
 from policygen import report
 from policygen.engine import GenerationResult, generate_all_policies, generate_policy
 from policygen.index import IndexUnusable, UsageIndex
+from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
@@ -198,7 +199,14 @@ def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]
     ]
 
 
-def run_scan(scan: dict[str, Any]) -> GenerationResult:
+def observe_level(options: RenderOptions) -> ObserveLevel:
+    """The resource facts a rendering needs: scanning for fewer is much cheaper."""
+    if options.resources == "observed":
+        return "all"
+    return "passed" if options.pass_role else "none"
+
+
+def run_scan(scan: dict[str, Any], observe: ObserveLevel = "all") -> GenerationResult:
     """Generate from the shared scan options; input errors become exit code 2."""
     progress = scan.pop("progress")
     principal = scan.pop("principal")
@@ -211,11 +219,12 @@ def run_scan(scan: dict[str, Any]) -> GenerationResult:
             scan.pop("logs"),
             regions=scan.pop("regions") or None,
             on_file=on_file,
+            observe=observe,
             **scan,
         )
 
 
-def run_all(scan: dict[str, Any]) -> list[GenerationResult]:
+def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
     """Generate for every principal from the shared scan options, in one scan."""
     show_progress = sys.stderr.isatty() if scan["progress"] is None else scan["progress"]
     with user_errors(), progress_bar(show_progress) as on_file:
@@ -229,6 +238,7 @@ def run_all(scan: dict[str, Any]) -> list[GenerationResult]:
             trail_arn=scan["trail_arn"],
             workers=scan["workers"],
             on_file=on_file,
+            observe=observe,
         )
 
 
@@ -351,9 +361,9 @@ def generate(
         max_arns=max_arns,
     )
     if out is not None:
-        write_all(run_all(scan), out, options)
+        write_all(run_all(scan, observe_level(options)), out, options)
         return
-    result = run_scan(scan)
+    result = run_scan(scan, observe_level(options))
     click.echo(json.dumps(result_document(result, options), indent=2))
     for line in summary_lines(result):
         click.echo(line, err=True)

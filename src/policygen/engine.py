@@ -15,6 +15,7 @@ from typing import Any
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.index import IndexUnusable, UsageIndex
+from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
@@ -175,19 +176,22 @@ def collect_usage(
     workers: int | None = None,
     data_dir: str | Path | None = None,
     use_index: bool = True,
+    observe: ObserveLevel = "all",
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
     window, else from a scan of `source` (in worker processes when it is large).
 
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
-    created. `workers=1` scans in this process.
+    created (it holds every resource fact). `workers=1` scans in this process; `observe`
+    is how many resource facts a scan collects (all: any rendering can be asked for).
     """
     folder = _single_folder(source)
     if use_index and folder is not None:
         usage = indexed_usage(principal, folder, selection, data_dir)
         if usage is not None:
             return usage
-    return scan(source, selection, principal, on_file=on_file, workers=workers)[principal.arn]
+    found = scan(source, selection, principal, on_file=on_file, workers=workers, observe=observe)
+    return found[principal.arn]
 
 
 def _single_folder(source: TrailSource) -> LocalFolder | None:
@@ -229,6 +233,7 @@ def generate_policy(
     workers: int | None = None,
     data_dir: str | Path | None = None,
     use_index: bool = True,
+    observe: ObserveLevel = "all",
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -246,6 +251,7 @@ def generate_policy(
         workers=workers,
         data_dir=data_dir,
         use_index=use_index,
+        observe=observe,
     )
     return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
 
@@ -262,6 +268,7 @@ def generate_all_policies(
     trail_arn: str | None = None,
     on_file: ProgressCallback | None = None,
     workers: int | None = None,
+    observe: ObserveLevel = "all",
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
@@ -269,7 +276,9 @@ def generate_all_policies(
     taken only from its own account's folder), sorted by principal ARN.
     """
     job = Job.of(logs, start, end, regions, margin, trail_arn)
-    found = scan(job.source, job.selection(None), None, on_file=on_file, workers=workers)
+    found = scan(
+        job.source, job.selection(None), None, on_file=on_file, workers=workers, observe=observe
+    )
     options = AnalysisOptions(denied=denied, data_events=data_events)
     return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -326,6 +326,42 @@ def facts(record: Record) -> tuple[list[str], list[tuple[str, str]]]:
     """(resource ARNs, passed (service, role ARN) pairs) of one call."""
     arns, passed = _raw_facts(record)
     return list(arns), list(passed)
+
+
+#: How much a scan observes: every fact ("all": what `--resources observed` renders),
+#: only the roles calls pass ("passed": what PassRole statements need), or nothing.
+ObserveLevel = Literal["all", "passed", "none"]
+
+
+def wants_at(level: ObserveLevel, event_source: str, event_name: str) -> bool:
+    """Whether calls of this kind yield facts at `level`."""
+    if level == "all":
+        return wants(event_source, event_name)
+    return level == "passed" and bool(passrole.rules_for(event_source, event_name))
+
+
+def facts_at(level: ObserveLevel, record: Record) -> tuple[list[str], list[tuple[str, str]]]:
+    """`facts` at `level`: with "passed", no resource ARNs (and much less decoding)."""
+    if level == "all":
+        return facts(record)
+    return [], list(
+        _passed(
+            record.eventSource or "",
+            record.eventName or "",
+            record.awsRegion or "",
+            record.recipientAccountId or "",
+            bytes(record.requestParameters),
+        )
+    )
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _passed(
+    source: str, name: str, region: str, account: str, request: bytes
+) -> tuple[tuple[str, str], ...]:
+    rules = passrole.rules_for(source, name)
+    params = _decode(request) if rules else None
+    return tuple(passrole.passed_roles(rules, params, partition_of(region), account))
 
 
 def observe(usage: Usage, key: CallKey, record: Record) -> None:

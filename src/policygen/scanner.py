@@ -27,6 +27,7 @@ from isal import isal_zlib
 from policygen import mapping, observe
 from policygen.arns import Principal
 from policygen.dedupe import Dedupe
+from policygen.observe import ObserveLevel
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
@@ -65,7 +66,8 @@ class NotALogFile(FileError):
 class ScanQuery:
     """What to keep from the records: whose calls (None: every user and role), and when.
 
-    `hourly` keeps calls apart by event hour and region, for the usage index.
+    `hourly` keeps calls apart by event hour and region, for the usage index; `observe`
+    says which resource facts to collect (`policygen.observe.ObserveLevel`).
     """
 
     principal: Principal | None
@@ -74,6 +76,7 @@ class ScanQuery:
     regions: frozenset[str] | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     hourly: bool = False
+    observe: ObserveLevel = "all"
 
     @classmethod
     def for_selection(
@@ -321,7 +324,7 @@ class Tally:
             ("IAMUser" if principal.kind == "user" else "AssumedRole") if principal else ""
         )
         lo, hi = query.start[:19], query.end[:19] + "\x7f"
-        regions, hourly = query.regions, query.hourly
+        regions, hourly, level = query.regions, query.hourly, query.observe
         ids, refs = result.ids, result.refs
         ignored = stats.ignored
         matched = bad = 0
@@ -377,9 +380,10 @@ class Tally:
             event_id = record.eventID or ""
             entry = acc.get(key)
             if entry is None:
-                entry = acc[key] = {} if mapping.needs_parameters(source, name) else _leaf(record)
+                qualified = mapping.needs_parameters(source, name)
+                entry = acc[key] = {} if qualified else _leaf(record, level)
             if entry.__class__ is dict:
-                entry = _qualified(entry, record)
+                entry = _qualified(entry, record, level)
             entry[0] += 1
             if when < entry[1]:
                 entry[1] = when
@@ -389,7 +393,7 @@ class Tally:
             if delivered is not None and hourly:
                 entry[4] = _later(entry[4], delivered)
             if entry[5] is not None:
-                arns, passed = observe.facts(record)
+                arns, passed = observe.facts_at(level, record)
                 entry[5].add(arns, passed, when, event_id)
             if event_id:
                 ids.append(event_id)
@@ -439,20 +443,20 @@ def _later(a: int | None, b: int | None) -> int | None:
     return a if b is None or a >= b else b
 
 
-def _leaf(record: Record) -> list[Any]:
+def _leaf(record: Record, level: ObserveLevel) -> list[Any]:
     """A new counter list, starting from this record; observed resources only for kinds
-    of call that can have any."""
+    of call that can have any (at `level`)."""
     when, event_id = record.eventTime, record.eventID or ""
-    wanted = observe.wants(record.eventSource or "", record.eventName or "")
+    wanted = observe.wants_at(level, record.eventSource or "", record.eventName or "")
     return [0, when, when, event_id, None, Observed() if wanted else None]
 
 
-def _qualified(entry: dict[str, list[Any]], record: Record) -> list[Any]:
+def _qualified(entry: dict[str, list[Any]], record: Record, level: ObserveLevel) -> list[Any]:
     """The counter list of this record's qualifier under a parameter-dependent call."""
     qualifier = _qualifier(record)
     leaf = entry.get(qualifier)
     if leaf is None:
-        leaf = entry[qualifier] = _leaf(record)
+        leaf = entry[qualifier] = _leaf(record, level)
     return leaf
 
 
@@ -571,15 +575,19 @@ def scan(
     on_file: ProgressCallback | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     workers: int | None = None,
+    observe: ObserveLevel = "all",
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs: usage per principal ARN.
 
     `workers` processes (default: `fanout.default_workers()`; 1 scans in this process);
-    `on_file` is called here, in the caller's process, for each file as it is done.
+    `on_file` is called here, in the caller's process, for each file as it is done;
+    `observe` is how many resource facts to collect (all, by default).
     """
     from policygen import fanout  # fanout builds on this module
 
-    query = ScanQuery.for_selection(principal, selection, max_file_bytes=max_file_bytes)
+    query = ScanQuery.for_selection(
+        principal, selection, max_file_bytes=max_file_bytes, observe=observe
+    )
     state = Scan(query)
 
     def listed(objs: Any) -> Any:
