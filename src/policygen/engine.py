@@ -14,6 +14,7 @@ from typing import Any
 
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
+from policygen.fanout import Engine
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
@@ -177,9 +178,11 @@ def collect_usage(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
-    window, else from a scan of `source` (in worker processes when it is large).
+    window, else from a scan of `source` (in worker processes when it is large, or on
+    `engine`: Spark).
 
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
     created (it holds every resource fact). `workers=1` scans in this process; `observe`
@@ -190,7 +193,15 @@ def collect_usage(
         usage = indexed_usage(principal, folder, selection, data_dir)
         if usage is not None:
             return usage
-    found = scan(source, selection, principal, on_file=on_file, workers=workers, observe=observe)
+    found = scan(
+        source,
+        selection,
+        principal,
+        on_file=on_file,
+        workers=workers,
+        observe=observe,
+        engine=engine,
+    )
     return found[principal.arn]
 
 
@@ -234,6 +245,7 @@ def generate_policy(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -252,6 +264,7 @@ def generate_policy(
         data_dir=data_dir,
         use_index=use_index,
         observe=observe,
+        engine=engine,
     )
     return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
 
@@ -269,6 +282,7 @@ def generate_all_policies(
     on_file: ProgressCallback | None = None,
     workers: int | None = None,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
@@ -277,7 +291,13 @@ def generate_all_policies(
     """
     job = Job.of(logs, start, end, regions, margin, trail_arn)
     found = scan(
-        job.source, job.selection(None), None, on_file=on_file, workers=workers, observe=observe
+        job.source,
+        job.selection(None),
+        None,
+        on_file=on_file,
+        workers=workers,
+        observe=observe,
+        engine=engine,
     )
     options = AnalysisOptions(denied=denied, data_events=data_events)
     return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]

@@ -10,6 +10,10 @@ in; if it raises (a job being canceled), outstanding work is dropped and the err
 up to the caller.
 
 Small jobs (a few MB) run in this process: starting workers would cost more than it saves.
+
+Another `Engine` (Apache Spark, `policygen.spark`) can run the batches instead of the
+worker processes: it gets the same batches and returns their results in the same order,
+and they are folded here the same way, so the answer does not depend on the engine.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
+from typing import Any, Protocol
 
 from policygen import catalogue, observe
 from policygen.scanner import BatchResult, FileTask, ScanQuery, read_task, scan_batch
@@ -41,6 +45,19 @@ WORKERS_ENV = "POLICYGEN_WORKERS"
 Batch = list[LogObject]
 Fold = Callable[[Batch, BatchResult], None]
 Progress = Callable[[LogObject], None]
+
+
+class Engine(Protocol):
+    """Runs batches elsewhere than in this machine's worker processes (a Spark cluster)."""
+
+    def results(
+        self, source: Any, batches: Iterator[Batch], query: ScanQuery
+    ) -> Iterator[tuple[Batch, BatchResult]]:
+        """Each batch with its `scan_batch` result, in the order of `batches`.
+
+        Closing the iterator early (the progress callback raised) drops outstanding work.
+        """
+        ...
 
 
 def default_workers() -> int:
@@ -82,7 +99,7 @@ def _worker_init() -> None:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Pause the cyclic collector: a scan allocates many objects and creates no cycles."""
     enabled = gc.isenabled()
     gc.disable()
@@ -106,7 +123,8 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
+def read_tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
+    """The `scan_batch` tasks of a batch (local files are opened by whoever scans them)."""
     return [read_task(source, obj, query) for obj in batch]
 
 
@@ -118,10 +136,19 @@ def run(
     *,
     workers: int | None = None,
     on_file: Progress | None = None,
+    engine: Engine | None = None,
 ) -> None:
-    """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order."""
-    workers = default_workers() if workers is None else max(1, workers)
+    """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order.
+
+    `engine` None scans here, in `workers` processes; otherwise the engine runs the batches.
+    """
     pending = batches(objs)
+    if engine is not None:
+        with no_gc(), closing(engine.results(source, pending, query)) as results:
+            for batch, result in results:
+                _done(batch, result, fold, on_file)
+        return
+    workers = default_workers() if workers is None else max(1, workers)
     head: list[Batch] = []
     stored = 0
     if workers > 1:
@@ -131,12 +158,12 @@ def run(
             if stored >= PARALLEL_MIN_BYTES:
                 break
     ahead = iter(head)
-    with _no_gc():
+    with no_gc():
         if workers > 1 and stored >= PARALLEL_MIN_BYTES:
             _parallel(source, _chain(ahead, pending), query, fold, workers, on_file)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, scan_batch(query, _tasks(source, batch, query)), fold, on_file)
+                _done(batch, scan_batch(query, read_tasks(source, batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -163,7 +190,7 @@ def _parallel(
     flight: deque[tuple[Batch, Future[BatchResult]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(scan_batch, query, _tasks(source, batch, query))))
+            flight.append((batch, pool.submit(scan_batch, query, read_tasks(source, batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)
