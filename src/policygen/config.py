@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from policygen.arns import TrailArn
+from policygen.fanout import Engine
 from policygen.paths import HOME_ENV, home_data_dir
+from policygen.spark import SparkUnavailable, engine_named
 
 ENV_PREFIX = "POLICYGEN_"
 CONFIG_ENV = "POLICYGEN_CONFIG"
@@ -57,10 +59,26 @@ class ServerSettings:
     data_events: bool = True
     #: seconds a request waits for a database lock held by another process.
     db_timeout: float = 5.0
+    #: where jobs scan: `local` (processes on this machine) or `spark`.
+    engine: str = "local"
+    #: with `spark`: the master URL (None: spark-submit's, else `local[*]`), and the
+    #: stored MB of logs per Spark task (None: policygen.spark's default).
+    spark_master: str | None = None
+    spark_partition_mb: float | None = None
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
+
+    def scan_engine(self) -> Engine | None:
+        """The engine jobs scan on (None: worker processes here); ConfigError if it cannot
+        be used, such as Spark without pyspark or Java."""
+        try:
+            return engine_named(
+                self.engine, master=self.spark_master, partition_mb=self.spark_partition_mb
+            )
+        except (ValueError, SparkUnavailable) as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _int(value: Any) -> int:
@@ -110,6 +128,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "denied": str,
     "data_events": _bool,
     "db_timeout": _float,
+    "engine": str,
+    "spark_master": str,
+    "spark_partition_mb": _float,
 }
 
 
@@ -232,3 +253,4 @@ def check(settings: ServerSettings) -> None:
         raise ConfigError(f"allowed account {bad[0]!r} is not a 12-digit account id")
     if settings.default_trail is not None and settings.default_trail not in settings.trails:
         raise ConfigError(f"default trail {settings.default_trail} is not one of the trails")
+    settings.scan_engine()

@@ -26,6 +26,7 @@ from policygen import catalogue
 from policygen.analysis import Analysis, AnalysisOptions, analyse
 from policygen.arns import Principal
 from policygen.engine import collect_usage
+from policygen.fanout import Engine
 from policygen.sources import LocalFolder, LogObject, Selection
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
@@ -64,6 +65,8 @@ class WorkerConfig:
     trails: Mapping[str, str]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
+    #: where scans run: None for this machine, else the `engine` setting's (Spark).
+    engine: Engine | None = None
 
 
 def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
@@ -92,6 +95,7 @@ def generate(
     options: AnalysisOptions,
     on_file: Callable[[LogObject], None] | None = None,
     data_dir: Path | None = None,
+    engine: Engine | None = None,
 ) -> Analysis:
     """Scan the job's trails (or read the usage index in `data_dir` when it covers the
     job) and analyse the usage: what `policygen generate` does."""
@@ -99,7 +103,9 @@ def generate(
     source = open_trails(spec, locations)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
     try:
-        usage = collect_usage(principal, source, selection, on_file=on_file, data_dir=data_dir)
+        usage = collect_usage(
+            principal, source, selection, on_file=on_file, data_dir=data_dir, engine=engine
+        )
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
     return analyse(usage, options)
@@ -161,7 +167,12 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
         if job is None or job.status is not Status.IN_PROGRESS:
             return "not in progress"
         analysis = generate(
-            job.spec, config.trails, config.options, watch, Path(config.db_path).parent
+            job.spec,
+            config.trails,
+            config.options,
+            watch,
+            Path(config.db_path).parent,
+            config.engine,
         )
     except JobCanceled:
         return Status.CANCELED

@@ -66,7 +66,11 @@ class PolicyGenerationService:
         denied = cast(DeniedMode, settings.denied)
         options = AnalysisOptions(denied=denied, data_events=settings.data_events)
         config = WorkerConfig(
-            str(settings.db_path), dict(settings.trails), options, settings.db_timeout
+            str(settings.db_path),
+            dict(settings.trails),
+            options,
+            settings.db_timeout,
+            settings.scan_engine(),
         )
         service.runner = JobRunner(config, settings.workers, service.resume_or_fail)
         return service
