@@ -27,7 +27,7 @@ from policygen.records import (
     identity_arn,
     is_data_event,
 )
-from policygen.sources import LOG_NAME_RE, LogObject, Selection, TrailSource
+from policygen.sources import LOG_NAME_RE, LogObject, Selection, TrailSource, iter_contents
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, ScanStats, Usage, outcome_of
 
@@ -240,12 +240,10 @@ def scan(
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs, in this process."""
     scan_state = Scan(ScanQuery.for_selection(principal, selection, max_file_bytes=max_file_bytes))
-    for obj in source.list_objects(selection):
+    for obj, data in iter_contents(source, source.list_objects(selection)):
         scan_state.stats.files_listed += 1
-        try:
-            data = source.read(obj)
-        except OSError as exc:
-            scan_state.stats.skip(obj.key, f"unreadable: {exc.strerror or exc}")
+        if isinstance(data, OSError):
+            scan_state.stats.skip(obj.key, f"unreadable: {data.strerror or data}")
             continue
         scan_state.add_file(obj.key, data)
         if on_file is not None:
