@@ -1,7 +1,8 @@
 """The `policygen` command.
 
 Exit codes scripts can rely on: 0 success, 2 bad input (one line on stderr, no
-traceback), 1 an unexpected failure.
+traceback), 3 AWS refused or failed (one line naming what: the role, trail, bucket or
+key, and the job error code), 1 an unexpected failure.
 """
 
 from __future__ import annotations
@@ -14,16 +15,26 @@ from pathlib import Path
 
 import click
 
+from policygen.arns import Principal, TrailArn
+from policygen.aws import AwsAccess, check_credentials
 from policygen.engine import GenerationResult, generate_policy
-from policygen.sources import LogObject
+from policygen.errors import JobFailure
+from policygen.sources import LogObject, TrailSource
 
 USAGE_ERROR = 2
+AWS_ERROR = 3
 
 
 class InputError(click.ClickException):
     """Bad input from the user: reported in one line, exit code 2."""
 
     exit_code = USAGE_ERROR
+
+
+class AwsError(click.ClickException):
+    """AWS refused or failed: one line naming what, exit code 3."""
+
+    exit_code = AWS_ERROR
 
 
 @contextmanager
@@ -33,6 +44,35 @@ def user_errors() -> Iterator[None]:
         yield
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise InputError(str(exc)) from None
+    except JobFailure as exc:
+        raise AwsError(f"{exc.code}: {exc.message}") from None
+
+
+def open_logs(
+    logs: str | None, trail_arn: str | None, access_role: str | None
+) -> tuple[str | TrailSource, AwsAccess | None]:
+    """Where `generate` reads, and the AWS credentials it reads with (None: a local folder).
+
+    `--logs s3://...` is read with the ambient credentials (or `--access-role`); with no
+    `--logs`, the trail is found with GetTrail, as the server does.
+    """
+    from policygen.cloudtrail import resolve_trail
+    from policygen.s3 import S3Trail, is_s3_url
+
+    if logs is not None and not is_s3_url(logs):
+        if access_role:
+            raise InputError("--access-role is for logs in S3 (--logs s3://... or --trail-arn)")
+        return logs, None
+    if logs is None and trail_arn is None:
+        raise InputError("give --logs (a folder or s3://bucket/prefix), or --trail-arn")
+    region = TrailArn.parse(trail_arn).region if trail_arn else None
+    access = AwsAccess(access_role, region)
+    if access_role:
+        check_credentials(access)
+    if logs is not None:
+        return S3Trail.from_url(logs, access, label=trail_arn or ""), access
+    assert trail_arn is not None
+    return resolve_trail(trail_arn, access), access
 
 
 @contextmanager
@@ -91,6 +131,13 @@ def summary_lines(result: GenerationResult) -> list[str]:
     return lines
 
 
+def template_line(result: GenerationResult) -> str:
+    """Where the service-level template's services came from, and why not IAM's data."""
+    analysis = result.analysis
+    note = f" ({analysis.service_level_note})" if analysis.service_level_note else ""
+    return f"service-level template from: {analysis.service_level_source}{note}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="policygen")
 def cli() -> None:
@@ -101,9 +148,9 @@ def cli() -> None:
 @click.option("--principal", required=True, help="IAM user or role ARN to generate for.")
 @click.option(
     "--logs",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one log file.",
+    help="Folder of CloudTrail logs (the S3 layout, searched recursively), one log file, or "
+    "s3://bucket/prefix (read with the ambient AWS credentials). Without it, --trail-arn "
+    "is looked up with GetTrail.",
 )
 @click.option("--start", help="ISO 8601 start of the window (default: 90 days before --end).")
 @click.option("--end", help="ISO 8601 end of the window (default: now).")
@@ -123,11 +170,20 @@ def cli() -> None:
     show_default=True,
     help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
 )
-@click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties.")
+@click.option(
+    "--trail-arn",
+    help="Trail ARN, echoed in cloudTrailProperties; without --logs, where the logs are "
+    "is asked of CloudTrail (GetTrail).",
+)
+@click.option(
+    "--access-role",
+    metavar="ARN",
+    help="Role to assume (with the ambient credentials) for reading logs in S3.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
 def generate(
     principal: str,
-    logs: Path,
+    logs: str | None,
     start: str | None,
     end: str | None,
     regions: tuple[str, ...],
@@ -136,14 +192,18 @@ def generate(
     denied: str,
     data_events: bool,
     trail_arn: str | None,
+    access_role: str | None,
     progress: bool | None,
 ) -> None:
     """Generate a policy for one principal and print it as GetGeneratedPolicy's result."""
     show_progress = sys.stderr.isatty() if progress is None else progress
+    with user_errors():
+        target = Principal.parse(principal)
+        source, access = open_logs(logs, trail_arn, access_role)
     with user_errors(), progress_bar(show_progress) as on_file:
         result = generate_policy(
             principal,
-            logs,
+            source,
             start=start,
             end=end,
             regions=regions or None,
@@ -152,12 +212,18 @@ def generate(
             trail_arn=trail_arn,
             on_file=on_file,
         )
+        if service_level_template and access is not None:
+            from policygen import lastaccessed
+
+            lastaccessed.apply(result.analysis, access, target, result.start)
     document = result.to_api(
         placeholders=resource_placeholders, service_level=service_level_template
     )
     click.echo(json.dumps(document, indent=2))
     for line in summary_lines(result):
         click.echo(line, err=True)
+    if service_level_template:
+        click.echo(template_line(result), err=True)
 
 
 @cli.command()
@@ -217,8 +283,23 @@ def synth(
     "--trail",
     "trails",
     multiple=True,
-    metavar="ARN=FOLDER",
-    help="A trail and the local folder holding its logs; repeatable.",
+    metavar="ARN=LOCATION",
+    help="A trail and where its logs are: a local folder or s3://bucket/prefix; repeatable.",
+)
+@click.option(
+    "--resolve-trails/--no-resolve-trails",
+    default=None,
+    help="Find trails not given with --trail as AWS does: AssumeRole(accessRole), GetTrail.",
+)
+@click.option(
+    "--access-role-mode",
+    type=click.Choice(["assume", "fallback", "ambient"]),
+    help="Assume the request's accessRole (default), fall back to own credentials, or not.",
+)
+@click.option(
+    "--service-last-accessed/--no-service-last-accessed",
+    default=None,
+    help="Ask IAM for service last accessed data for the service-level template (default on).",
 )
 @click.option(
     "--default-trail", metavar="ARN", help="Trail for requests without cloudTrailDetails."

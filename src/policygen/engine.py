@@ -19,6 +19,8 @@ from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSourc
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
 
+#: The member carrying policygen's additions to AWS shapes (botocore ignores it).
+EXTENSION_MEMBER = "policygen"
 #: AWS's longest window for one generation; also the CLI's default look-back.
 MAX_WINDOW = timedelta(days=90)
 
@@ -66,6 +68,11 @@ class GenerationResult:
             self.trails,
             policies=self.policies(placeholders=placeholders, service_level=service_level),
             complete=self.analysis.is_complete and not service_level,
+            extensions=(
+                {"serviceLevelTemplateSource": self.analysis.service_level_source}
+                if service_level
+                else None
+            ),
         )
 
 
@@ -89,8 +96,12 @@ def generated_policy_result(
     *,
     policies: list[str] | None,
     complete: bool | None,
+    extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `generatedPolicyResult` shape; `policies=None` omits them (job not finished)."""
+    """The `generatedPolicyResult` shape; `policies=None` omits them (job not finished).
+
+    `extensions` go under the `policygen` member, which AWS does not have and SDKs ignore.
+    """
     properties: dict[str, Any] = {"principalArn": principal_arn}
     if complete is not None:
         properties["isComplete"] = complete
@@ -102,6 +113,8 @@ def generated_policy_result(
     result: dict[str, Any] = {"properties": properties}
     if policies is not None:
         result["generatedPolicies"] = [{"policy": text} for text in policies]
+    if extensions:
+        result[EXTENSION_MEMBER] = extensions
     return result
 
 
@@ -118,7 +131,12 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
 
 
 def as_source(logs: str | Path | TrailSource) -> TrailSource:
-    """A trail source for a path (a local folder or file) or an existing source."""
+    """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
+    (a local folder or file) or an existing source."""
+    if isinstance(logs, str) and logs.startswith("s3://"):
+        from policygen.s3 import S3Trail
+
+        return S3Trail.from_url(logs)
     if isinstance(logs, str | Path):
         return LocalFolder(Path(logs))
     return logs

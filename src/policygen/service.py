@@ -28,6 +28,7 @@ from policygen.arns import Principal
 from policygen.config import ServerSettings
 from policygen.engine import GenerationResult, TrailProperties, generated_policy_result
 from policygen.jobs import SERVICE_ERROR, JobRunner, WorkerConfig
+from policygen.remote import AwsSettings
 from policygen.store import Job, JobSpec, Status, Store
 from policygen.timeutil import format_time, now
 from policygen.trails import GLOBAL_SERVICES_REGION, trail_regions, union_regions
@@ -66,7 +67,13 @@ class PolicyGenerationService:
         denied = cast(DeniedMode, settings.denied)
         options = AnalysisOptions(denied=denied, data_events=settings.data_events)
         config = WorkerConfig(
-            str(settings.db_path), dict(settings.trails), options, settings.db_timeout
+            str(settings.db_path),
+            dict(settings.trails),
+            options,
+            settings.db_timeout,
+            AwsSettings(
+                settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
+            ),
         )
         service.runner = JobRunner(config, settings.workers, service.resume_or_fail)
         return service
@@ -251,7 +258,7 @@ class PolicyGenerationService:
             raise ValidationError.for_fields(
                 [("cloudTrailDetails.trails", "Member must have length greater than or equal to 1")]
             )
-        return JobSpec(principal_arn, start, end, trails)
+        return JobSpec(principal_arn, start, end, trails, details.get("accessRole"))
 
     def _default_spec(self, principal_arn: str, end: datetime, window: timedelta) -> JobSpec:
         trail = self.settings.default_trail

@@ -20,6 +20,7 @@ from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from policygen.api.errors import FieldProblem, ServiceError, ValidationError
+from policygen.engine import EXTENSION_MEMBER
 from policygen.timeutil import format_time, parse_time
 
 SERVICE_NAME = "accessanalyzer"
@@ -312,11 +313,14 @@ def serialize(shape: Shape | None, data: Mapping[str, Any]) -> tuple[dict[str, s
 def _json_value(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
     if kind == "structure":
-        return {
+        members = {
             name: _json_value(member, value[name])
             for name, member in shape.members.items()
             if value.get(name) is not None
         }
+        if value.get(EXTENSION_MEMBER) is not None:  # policygen's additions, as given
+            members[EXTENSION_MEMBER] = value[EXTENSION_MEMBER]
+        return members
     if kind == "list":
         return [_json_value(shape.member, item) for item in value]
     if kind == "timestamp":
