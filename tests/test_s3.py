@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import pickle
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from policygen import aws
 from policygen.aws import AwsAccess
+from policygen.cli import main
 from policygen.cloudtrail import resolve_trail
 from policygen.engine import generate_policy
 from policygen.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
@@ -236,41 +238,51 @@ def test_get_trail_resolution(aws_env: MotoServer) -> None:
 
 # --- the CLI ---------------------------------------------------------------------------------
 
+COMMON = ["generate", "--principal", ROLE_ARN, "--start", SYNTH_START, "--end", SYNTH_END]
 
-def policygen(moto: MotoServer, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
 
-    return subprocess.run(
-        [sys.executable, "-m", "policygen", *args],
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`policygen ...` in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_cli_reads_an_s3_url_with_ambient_credentials(
+    aws_env: MotoServer, buckets: dict[str, str], synth_trail: Path, capsys: Any
+) -> None:
+    code, out, err = run_cli(capsys, *COMMON, "--logs", buckets["account"])
+    assert code == 0, err
+    local = generate_policy(ROLE_ARN, synth_trail, **WINDOW).to_api()
+    assert json.loads(out)["generatedPolicies"] == local["generatedPolicies"]
+
+
+def test_cli_resolves_the_trail_with_the_access_role(
+    moto: MotoServer, buckets: dict[str, str], synth_trail: Path
+) -> None:
+    """A real process configured by the environment alone, as a user would run it."""
+    world = make_trail(moto, "t-s3-cli", "t-s3-account", "team/a")
+    role = make_role(moto, "t-s3-cli-reader", allow("cloudtrail:GetTrail", "s3:*", "iam:*"))
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "policygen", *COMMON),
+            *("--trail-arn", world.trail_arn, "--access-role", role, "--service-level-template"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, **moto.env()},
     )
-
-
-def test_cli_reads_s3_and_resolves_trails(
-    moto: MotoServer, buckets: dict[str, str], synth_trail: Path
-) -> None:
-    world = make_trail(moto, "t-s3-cli", "t-s3-account", "team/a")
-    role = make_role(moto, "t-s3-cli-reader", allow("cloudtrail:GetTrail", "s3:*", "iam:*"))
-    common = ["generate", "--principal", ROLE_ARN, "--start", SYNTH_START, "--end", SYNTH_END]
-    local = json.loads(policygen(moto, *common, "--logs", str(synth_trail)).stdout)
-    by_url = policygen(moto, *common, "--logs", buckets["account"])
-    by_trail = policygen(
-        moto, *common, "--trail-arn", world.trail_arn, "--access-role", role,
-        "--service-level-template",
-    )  # fmt: skip
-    assert by_url.returncode == by_trail.returncode == 0, by_url.stderr + by_trail.stderr
-    assert json.loads(by_url.stdout)["generatedPolicies"] == local["generatedPolicies"]
-    resolved = json.loads(by_trail.stdout)
-    assert (
-        resolved["properties"]["cloudTrailProperties"]["trailProperties"][0]["cloudTrailArn"]
-        == world.trail_arn
-    )
+    assert done.returncode == 0, done.stderr
+    resolved = json.loads(done.stdout)
+    local = generate_policy(ROLE_ARN, synth_trail, **WINDOW).to_api(service_level=True)
+    assert resolved["generatedPolicies"] == local["generatedPolicies"]
+    [trail] = resolved["properties"]["cloudTrailProperties"]["trailProperties"]
+    assert trail["cloudTrailArn"] == world.trail_arn
     assert resolved["policygen"] == {"serviceLevelTemplateSource": "cloudTrail"}
     assert "service-level template from: cloudTrail (service last accessed unavailable" in (
-        by_trail.stderr
+        done.stderr
     )
 
 
@@ -289,9 +301,9 @@ def test_cli_reads_s3_and_resolves_trails(
     ],
 )
 def test_cli_errors_are_one_line(
-    moto: MotoServer, args: list[str], code: int, message: str
+    aws_env: MotoServer, capsys: Any, args: list[str], code: int, message: str
 ) -> None:
-    done = policygen(moto, "generate", "--principal", ROLE_ARN, *args)
-    assert done.returncode == code
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("policygen: error: ")
-    assert message in done.stderr
+    exit_code, out, err = run_cli(capsys, *COMMON, *args)
+    assert (exit_code, out) == (code, "")
+    assert err.count("\n") == 1 and err.startswith("policygen: error: ")
+    assert message in err

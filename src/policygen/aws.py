@@ -14,6 +14,7 @@ mode unless `AWS_RETRY_MODE` says otherwise; `AWS_MAX_ATTEMPTS` attempts, defaul
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from policygen.errors import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("policygen.aws")
 
 #: What a botocore call raises when AWS (or what stands in for it) fails or refuses.
 AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
@@ -90,7 +92,12 @@ class AwsAccess:
     region: str | None = None
 
     def describe(self) -> str:
-        return f"role {self.role_arn}" if self.role_arn else "the ambient AWS credentials"
+        """Whose credentials, for messages (used as a plural subject)."""
+        return (
+            f"the credentials of role {self.role_arn}"
+            if self.role_arn
+            else "the ambient AWS credentials"
+        )
 
 
 class _Fixed(CredentialProvider):
@@ -196,9 +203,10 @@ def resolve_access(role_arn: str | None, region: str | None, mode: str) -> AwsAc
     access = AwsAccess(role_arn, region)
     try:
         check_credentials(access)
-    except JobFailure:
+    except JobFailure as exc:
         if mode != "fallback":
             raise
+        log.warning("%s; using the ambient credentials instead", exc.message)
         return AwsAccess(None, region)
     return access
 

@@ -284,7 +284,7 @@ class S3Trail:
         failure = aws.failure(exc, f"{what} (trail {self.label})" if self.label else what)
         if _is_kms_refusal(exc):
             key = self.kms_key or "the trail's KMS key"
-            hint = f"SSE-KMS: {self.access.describe()} needs kms:Decrypt on {key}"
+            hint = f"SSE-KMS objects: {self.access.describe()} need kms:Decrypt on {key}"
             failure = JobFailure(failure.code, f"{failure.message} ({hint})")
         return failure
 
