@@ -17,13 +17,15 @@ import pytest
 from botocore.parsers import RestJSONParser
 from botocore.stub import Stubber
 
-from policygen import aws, lastaccessed
+from policygen import aws, lastaccessed, report
 from policygen.analysis import ActionUse, Analysis, UnmappedCall
 from policygen.api import protocol
 from policygen.arns import Principal
 from policygen.aws import AwsAccess
 from policygen.engine import GenerationResult
 from policygen.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.policy import RenderOptions
+from policygen.service import TEMPLATE_SOURCE_HEADER
 
 from logfactory import ROLE_ARN
 
@@ -38,7 +40,9 @@ def service(namespace: str, when: datetime | None) -> dict[str, Any]:
     return entry
 
 
-def report(status: str, services: tuple[dict[str, Any], ...] = (), **more: Any) -> dict[str, Any]:
+def sla_report(
+    status: str, services: tuple[dict[str, Any], ...] = (), **more: Any
+) -> dict[str, Any]:
     """A GetServiceLastAccessedDetails answer (the model requires the completion date)."""
     return {
         "JobStatus": status,
@@ -70,17 +74,19 @@ def expect_generate(stubber: Stubber) -> None:
 def test_polls_until_ready_and_pages_through(iam: tuple[Any, Stubber]) -> None:
     client, stubber = iam
     expect_generate(stubber)
-    stubber.add_response("get_service_last_accessed_details", report("IN_PROGRESS"), {"JobId": JOB})
+    stubber.add_response(
+        "get_service_last_accessed_details", sla_report("IN_PROGRESS"), {"JobId": JOB}
+    )
     first = (service("sns", datetime(2026, 1, 6, tzinfo=UTC)), service("ec2", None))
     stubber.add_response(
         "get_service_last_accessed_details",
-        report("COMPLETED", first, IsTruncated=True, Marker="m1"),
+        sla_report("COMPLETED", first, IsTruncated=True, Marker="m1"),
         {"JobId": JOB},
     )
     second = (service("sqs", datetime(2025, 12, 1, tzinfo=UTC)), service("kms", START))
     stubber.add_response(
         "get_service_last_accessed_details",
-        report("COMPLETED", second, IsTruncated=False),
+        sla_report("COMPLETED", second, IsTruncated=False),
         {"JobId": JOB, "Marker": "m1"},
     )
     waits: list[float] = []
@@ -94,7 +100,7 @@ def test_a_report_that_never_finishes_is_not_ready(iam: tuple[Any, Stubber]) -> 
     expect_generate(stubber)
     for _ in range(3):
         stubber.add_response(
-            "get_service_last_accessed_details", report("IN_PROGRESS"), {"JobId": JOB}
+            "get_service_last_accessed_details", sla_report("IN_PROGRESS"), {"JobId": JOB}
         )
     with pytest.raises(lastaccessed.NotReady, match="not ready"):
         lastaccessed.services_accessed(client, ROLE_ARN, START, timeout=2.0, sleep=lambda _: None)
@@ -120,7 +126,7 @@ def test_apply_uses_last_accessed_services_without_action_level_output(stubbed: 
     expect_generate(stubbed)
     services = tuple(service(name, START) for name in ("ec2", "sqs", "notaservice"))
     stubbed.add_response(
-        "get_service_last_accessed_details", report("COMPLETED", services), {"JobId": JOB}
+        "get_service_last_accessed_details", sla_report("COMPLETED", services), {"JobId": JOB}
     )
     analysis = analysis_with_unmapped()
     lastaccessed.apply(analysis, AwsAccess(), Principal.parse(ROLE_ARN), START)
@@ -131,13 +137,14 @@ def test_apply_uses_last_accessed_services_without_action_level_output(stubbed: 
     assert stored.service_level_prefixes == ["sns", "sqs"]
     result = GenerationResult(Principal.parse(ROLE_ARN), stored, START, START)
     api = result.to_api(service_level=True)
-    assert api["policygen"] == {"serviceLevelTemplateSource": "serviceLastAccessed"}
     statements = json.loads(api["generatedPolicies"][0]["policy"])["Statement"]
     assert [s["Action"] for s in statements if s["Sid"].startswith("ServiceLevel")] == [
         "sns:*",
         "sqs:*",
     ]
-    assert "policygen" not in result.to_api()  # only when the template is asked for
+    with_template = report.extension(stored, RenderOptions(service_level=True))
+    assert with_template["serviceLevelTemplateSource"] == "serviceLastAccessed"
+    assert "serviceLevelTemplateSource" not in report.extension(stored, RenderOptions())
 
 
 def test_apply_falls_back_to_cloudtrail_when_iam_refuses(stubbed: Stubber) -> None:
@@ -159,19 +166,17 @@ def test_unknown_principal_fails_the_job(stubbed: Stubber) -> None:
     assert ROLE_ARN in failure.value.message
 
 
-def test_extension_reaches_the_wire_and_botocore_ignores_it() -> None:
+def test_template_source_is_a_header_and_the_body_stays_aws_shaped() -> None:
     result = GenerationResult(Principal.parse(ROLE_ARN), Analysis(ROLE_ARN), START, START)
     data = {
         "jobDetails": {"jobId": "j", "status": "SUCCEEDED", "startedOn": START},
         "generatedPolicyResult": result.to_api(service_level=True),
+        protocol.EXTRA_HEADERS: {TEMPLATE_SOURCE_HEADER: "cloudTrail"},
     }
     wire = protocol.response(protocol.operation("GetGeneratedPolicy"), data)
-    body = json.loads(wire.body)
-    assert body["generatedPolicyResult"]["policygen"] == {
-        "serviceLevelTemplateSource": "cloudTrail"
-    }
-    response = {"status_code": 200, "headers": {}, "body": wire.body}
+    assert wire.headers[TEMPLATE_SOURCE_HEADER] == "cloudTrail"
+    assert set(json.loads(wire.body)) == {"jobDetails", "generatedPolicyResult"}
+    response = {"status_code": 200, "headers": wire.headers, "body": wire.body}
     output = protocol.operation("GetGeneratedPolicy").output_shape
     parsed = RestJSONParser().parse(response, output)
-    assert "policygen" not in parsed["generatedPolicyResult"]
     assert parsed["generatedPolicyResult"]["generatedPolicies"] == []

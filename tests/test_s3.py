@@ -25,6 +25,7 @@ from policygen.cli import main
 from policygen.cloudtrail import resolve_trail
 from policygen.engine import generate_policy
 from policygen.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.policy import RenderOptions
 from policygen.s3 import S3Trail, parse_url, prefetch
 from policygen.sources import LogObject, Selection
 from policygen.timeutil import parse_time
@@ -252,7 +253,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 def test_cli_reads_an_s3_url_with_ambient_credentials(
     aws_env: MotoServer, buckets: dict[str, str], synth_trail: Path, capsys: Any
 ) -> None:
-    code, out, err = run_cli(capsys, *COMMON, "--logs", buckets["account"])
+    code, out, err = run_cli(capsys, *COMMON, "--logs", buckets["account"], "--aws-compatible")
     assert code == 0, err
     local = generate_policy(ROLE_ARN, synth_trail, **WINDOW).to_api()
     assert json.loads(out)["generatedPolicies"] == local["generatedPolicies"]
@@ -276,11 +277,12 @@ def test_cli_resolves_the_trail_with_the_access_role(
     )
     assert done.returncode == 0, done.stderr
     resolved = json.loads(done.stdout)
-    local = generate_policy(ROLE_ARN, synth_trail, **WINDOW).to_api(service_level=True)
+    options = RenderOptions.policygen(service_level=True)  # the CLI's default mode
+    local = generate_policy(ROLE_ARN, synth_trail, **WINDOW).to_api(options)
     assert resolved["generatedPolicies"] == local["generatedPolicies"]
     [trail] = resolved["properties"]["cloudTrailProperties"]["trailProperties"]
     assert trail["cloudTrailArn"] == world.trail_arn
-    assert resolved["policygen"] == {"serviceLevelTemplateSource": "cloudTrail"}
+    assert resolved["policygen"]["serviceLevelTemplateSource"] == "cloudTrail"
     assert "service-level template from: cloudTrail (service last accessed unavailable" in (
         done.stderr
     )

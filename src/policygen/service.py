@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from policygen.analysis import Analysis, AnalysisOptions, DeniedMode
+from policygen.analysis import CLOUDTRAIL_SOURCE, Analysis, AnalysisOptions, DeniedMode
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
     ServiceQuotaExceededError,
     ValidationError,
 )
+from policygen.api.protocol import EXTRA_HEADERS
 from policygen.arns import Principal
 from policygen.config import ServerSettings
 from policygen.engine import GenerationResult, TrailProperties, generated_policy_result
@@ -42,6 +43,8 @@ MAX_MAX_RESULTS = 1000
 MAX_ATTEMPTS = 3
 ONE_SECOND = timedelta(seconds=1)
 TOKEN_VERSION = 1
+#: Where a job's service-level template came from (`cloudTrail`, `serviceLastAccessed`).
+TEMPLATE_SOURCE_HEADER = "x-policygen-service-level-template-source"
 
 
 class PolicyGenerationService:
@@ -145,16 +148,25 @@ class PolicyGenerationService:
         return {"jobId": job.job_id}
 
     def get_generated_policy(self, params: Params) -> dict[str, Any]:
-        """The job's details and its policy, rendered now the way the flags ask."""
+        """The job's details and its policy, rendered now the way the flags ask.
+
+        With the service-level template, a header says where its services came from.
+        """
         job = self._job(params["jobId"], with_analysis=True)
-        return {
+        service_level = params.get("includeServiceLevelTemplate", False)
+        answer: dict[str, Any] = {
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
                 job,
                 placeholders=params.get("includeResourcePlaceholders", False),
-                service_level=params.get("includeServiceLevelTemplate", False),
+                service_level=service_level,
+                **params.get("extensions", {}),
             ),
         }
+        if service_level and job.analysis is not None:
+            source = job.analysis.get("service_level_source", CLOUDTRAIL_SOURCE)
+            answer[EXTRA_HEADERS] = {TEMPLATE_SOURCE_HEADER: source}
+        return answer
 
     def list_policy_generations(self, params: Params) -> dict[str, Any]:
         """Jobs newest first, optionally for one principal, a page at a time."""
@@ -363,10 +375,11 @@ def job_details(job: Job) -> dict[str, Any]:
     return details
 
 
-def policy_result(job: Job, *, placeholders: bool, service_level: bool) -> dict[str, Any]:
+def policy_result(job: Job, **flags: Any) -> dict[str, Any]:
     """`generatedPolicyResult` rendered now from the stored analysis, as the CLI renders it.
 
-    Before success there are no policies and no `isComplete`, but always `properties`.
+    `flags` are `GenerationResult.to_api`'s: AWS's two and policygen's extensions. Before
+    success there are no policies and no `isComplete`, but always `properties`.
     """
     spec = job.spec
     if job.status is Status.SUCCEEDED and job.analysis is not None:
@@ -377,7 +390,7 @@ def policy_result(job: Job, *, placeholders: bool, service_level: bool) -> dict[
             spec.end,
             list(spec.trails),
         )
-        return result.to_api(placeholders=placeholders, service_level=service_level)
+        return result.to_api(**flags)
     return generated_policy_result(
         spec.principal_arn, spec.start, spec.end, spec.trails, policies=None, complete=None
     )
