@@ -89,19 +89,13 @@ def prefetch(
     pending: deque[tuple[T, Future[R]]] = deque()
     inflight = 0
     source = iter(items)
-    upcoming: deque[T] = deque(maxlen=1)  # drawn from `source`, not yet submitted
+    upcoming: list[T] = []  # drawn from `source` but not submitted: it did not fit yet
     while True:
-        while len(pending) < ahead:
-            if not upcoming:
-                for item in source:
-                    upcoming.append(item)
-                    break
-                else:
-                    break
+        while len(pending) < ahead and (upcoming or _draw(source, upcoming)):
             cost = size(upcoming[0])
             if pending and max_bytes and inflight + cost > max_bytes:
                 break
-            item = upcoming.popleft()
+            item = upcoming.pop()
             inflight += cost
             pending.append((item, pool.submit(fetch, item)))
         if not pending:
@@ -109,6 +103,14 @@ def prefetch(
         item, future = pending.popleft()
         inflight -= size(item)
         yield item, future
+
+
+def _draw(source: Iterator[T], into: list[T]) -> bool:
+    """Move the next item of `source` into `into`; False when `source` is exhausted."""
+    for item in source:
+        into.append(item)
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
