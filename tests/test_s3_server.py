@@ -45,6 +45,8 @@ READER_ACTIONS = (
 )
 YEAR_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 WINDOW_DAY = datetime(2026, 1, 5, 12, 5, tzinfo=UTC)
+#: A trail CloudTrail does not know: the server has its location (`--trail ARN=s3://...`).
+FIXED_TRAIL = f"arn:aws:cloudtrail:eu-west-1:{ACCOUNT}:trail/t-srv-fixed"
 
 
 @dataclass
@@ -78,8 +80,11 @@ def world(moto: MotoServer, synth_trail: Path) -> World:
 
 @pytest.fixture(scope="module")
 def direct(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server that finds trails with GetTrail and reaches everything at moto."""
-    server = ServerProcess(tmp_path_factory.mktemp("data"), "--resolve-trails", env=moto.env())
+    """A server that finds trails with GetTrail, knows FIXED_TRAIL's bucket, reaches moto."""
+    fixed = f"{FIXED_TRAIL}=s3://t-srv-account/team"
+    server = ServerProcess(
+        tmp_path_factory.mktemp("data"), "--resolve-trails", "--trail", fixed, env=moto.env()
+    )
     yield server
     server.kill()
 
@@ -136,6 +141,17 @@ def test_s3_job_equals_local_folder_run(
     policies = [p["policy"] for p in done["generatedPolicyResult"]["generatedPolicies"]]
     assert policies == local_policies(synth_trail, regions)
     assert policies
+
+
+def test_fixed_s3_location_is_read_without_get_trail(
+    world: World, direct: ServerProcess, synth_trail: Path
+) -> None:
+    # CloudTrail does not know FIXED_TRAIL: GetTrail would fail the job; the role is not used
+    never_assumed = f"arn:aws:iam::{ACCOUNT}:role/service-role/does-not-exist"
+    done = run_job(direct, FIXED_TRAIL, never_assumed)
+    assert done["jobDetails"]["status"] == "SUCCEEDED", done["jobDetails"]
+    policies = [p["policy"] for p in done["generatedPolicyResult"]["generatedPolicies"]]
+    assert policies == local_policies(synth_trail)
 
 
 def test_service_level_template_says_where_it_came_from(
