@@ -31,8 +31,8 @@ from contextlib import closing, contextmanager
 from typing import Any, Protocol
 
 from policygen import catalogue, observe
-from policygen.scanner import BatchResult, FileTask, ScanQuery, read_task, scan_batch
-from policygen.sources import LogObject, delivery_of
+from policygen.scanner import BatchResult, FileTask, ScanQuery, file_task, scan_batch
+from policygen.sources import LogObject, delivery_of, iter_contents
 
 #: Stored (usually gzip) bytes per batch, and files per batch, at most.
 BATCH_BYTES = 2 * 1024 * 1024
@@ -124,8 +124,11 @@ def _context() -> Any:
 
 
 def read_tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
-    """The `scan_batch` tasks of a batch (local files are opened by whoever scans them)."""
-    return [read_task(source, obj, query) for obj in batch]
+    """The `scan_batch` tasks of a batch: local files are opened by whoever scans them,
+    the others are read here, together when the source can (concurrent GETs from S3)."""
+    remote = [obj for obj in batch if obj.path is None]
+    contents = dict(iter_contents(source, remote)) if remote else {}
+    return [file_task(obj, query, contents.get(obj)) for obj in batch]
 
 
 def run(

@@ -26,27 +26,20 @@ from policygen import catalogue
 from policygen.analysis import Analysis, AnalysisOptions, analyse
 from policygen.arns import Principal
 from policygen.engine import collect_usage
+from policygen.errors import (
+    AUTHORIZATION_ERROR,
+    RESOURCE_NOT_FOUND_ERROR,
+    SERVICE_ERROR,
+    JobFailure,
+)
 from policygen.fanout import Engine
-from policygen.sources import LocalFolder, LogObject, Selection
+from policygen.remote import AwsSettings, RemoteTrails
+from policygen.sources import LocalFolder, LogObject, Selection, TrailSource
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
 from policygen.trails import TrailSet, trail_regions
 
 log = logging.getLogger("policygen.jobs")
-
-# `JobError.code` values (the model's JobErrorCode).
-AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
-RESOURCE_NOT_FOUND_ERROR = "RESOURCE_NOT_FOUND_ERROR"
-SERVICE_ERROR = "SERVICE_ERROR"
-
-
-class JobFailure(Exception):
-    """The job cannot succeed; `code` is its `jobError.code`, the message names what failed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class JobCanceled(Exception):
@@ -65,20 +58,31 @@ class WorkerConfig:
     trails: Mapping[str, str]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
+    aws: AwsSettings = field(default_factory=AwsSettings)
     #: where scans run: None for this machine, else the `engine` setting's (Spark).
     engine: Engine | None = None
 
 
-def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
-    """The job's trails as one source; a trail not configured or not found fails the job."""
-    members = []
+def open_trails(
+    spec: JobSpec, locations: Mapping[str, str], remote: RemoteTrails | None = None
+) -> TrailSet:
+    """The job's trails as one source; a trail not configured or not found fails the job.
+
+    Trails in S3 (`s3://` locations, or found with GetTrail) are opened by `remote`.
+    """
+    remote = remote or RemoteTrails(spec.access_role)
+    members: list[tuple[TrailSource, frozenset[str] | None]] = []
     for trail in spec.trails:
         arn = trail.cloud_trail_arn
         location = locations.get(arn)
+        if remote.handles(location):
+            members.append((remote.open(arn, location), trail_regions(trail)))
+            continue
         if location is None:
             raise JobFailure(
                 RESOURCE_NOT_FOUND_ERROR,
-                f"trail {arn} is not configured on this server (serve --trail ARN=FOLDER)",
+                f"trail {arn} is not configured on this server "
+                "(serve --trail ARN=LOCATION, or --resolve-trails to find it with GetTrail)",
             )
         folder = Path(location)
         if not folder.exists():
@@ -95,12 +99,14 @@ def generate(
     options: AnalysisOptions,
     on_file: Callable[[LogObject], None] | None = None,
     data_dir: Path | None = None,
+    aws: AwsSettings | None = None,
     engine: Engine | None = None,
 ) -> Analysis:
     """Scan the job's trails (or read the usage index in `data_dir` when it covers the
     job) and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
-    source = open_trails(spec, locations)
+    remote = RemoteTrails(spec.access_role, aws or AwsSettings())
+    source = open_trails(spec, locations, remote)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
     try:
         usage = collect_usage(
@@ -108,7 +114,9 @@ def generate(
         )
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
-    return analyse(usage, options)
+    analysis = analyse(usage, options)
+    remote.add_last_accessed(analysis, principal, spec.start)
+    return analysis
 
 
 class Watch:
@@ -172,6 +180,7 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
             config.options,
             watch,
             Path(config.db_path).parent,
+            config.aws,
             config.engine,
         )
     except JobCanceled:
