@@ -18,25 +18,30 @@ from typing import Any
 
 import pytest
 
-from policygen import fanout, generate_policy, jobs, spark
+from policygen import aws, fanout, generate_policy, jobs, spark
 from policygen.analysis import AnalysisOptions
 from policygen.cli import main
 from policygen.engine import GenerationResult, TrailProperties, generate_all_policies
 from policygen.index import UsageIndex
+from policygen.remote import AwsSettings
+from policygen.s3 import S3Trail
 from policygen.scanner import scan
 from policygen.sources import LocalFolder
 from policygen.spark import SparkEngine
 from policygen.store import JobSpec
 from policygen.synth import CorpusSpec, Manifest, generate_corpus
+from policygen.trails import TrailSet
 from policygen.usage import Usage
 
 import sparkhelp
 from logfactory import ROLE_ARN, record, write_log
+from motoserver import MotoServer, upload_tree
 from scanhelp import EVERYTHING
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 START, END = "2026-01-04T00:00:00Z", "2026-01-09T00:00:00Z"
+TRAIL = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
 #: Set by .ci/run: a machine without pyspark or Java fails these tests instead of skipping.
 REQUIRE_ENV = "POLICYGEN_REQUIRE_SPARK"
 
@@ -93,6 +98,13 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
     (folder / name.format("Broken0000000000")).write_bytes(b"\x1f\x8b\x08broken")
     (folder / name.format("NotJson000000000")).write_bytes(b"not json")
     return root, manifest
+
+
+def org_job(manifest: Manifest) -> JobSpec:
+    """A server's job for the first principal of the organization's first account."""
+    arn = next(p["arn"] for p in manifest.principals if ":111122223333:" in p["arn"])
+    window = datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC)
+    return JobSpec(arn, *window, (TrailProperties(TRAIL),))
 
 
 def document(result: GenerationResult) -> dict[str, Any]:
@@ -172,6 +184,48 @@ def test_executors_read_sources_without_local_paths(
         assert usage_data(remote[arn]) == usage_data(usage), arn
 
 
+def test_a_trail_set_reads_on_executors_what_it_listed_on_the_driver(
+    org: tuple[Path, Manifest], engine: SparkEngine
+) -> None:
+    """A job's trails: the set learns while listing which member reads which file."""
+    root, _ = org
+    accounts = sorted(root.glob("AWSLogs/*/*"))
+    members = [(sparkhelp.RemoteLike(str(folder)), None) for folder in accounts]
+    local = scan(TrailSet(list(members)), EVERYTHING, None, workers=1)
+    remote = scan(TrailSet(list(members)), EVERYTHING, None, engine=engine)
+    assert len(accounts) == 3 and local.keys() == remote.keys()
+    for arn, usage in local.items():
+        assert usage_data(remote[arn]) == usage_data(usage), arn
+
+
+def test_s3_trails_on_spark(
+    org: tuple[Path, Manifest],
+    engine: SparkEngine,
+    moto: MotoServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Executors read S3 with boto3 (here moto, which they reach through the same
+    environment as the driver), for a generation and for a server's job."""
+    root, manifest = org
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    spark.session().sparkContext.environment.update(moto.env())
+    aws.forget_clients()
+    moto.client("s3").create_bucket(Bucket="t-spark-org")
+    upload_tree(moto, root / "AWSLogs", "t-spark-org", "AWSLogs")
+    bucket = S3Trail.from_url("s3://t-spark-org")
+    local = generate_all_policies(bucket, start=START, end=END, workers=1)
+    remote = generate_all_policies(bucket, start=START, end=END, engine=engine)
+    assert [document(r) for r in remote] == [document(r) for r in local]
+    folder = generate_all_policies(root, start=START, end=END, workers=1)
+    assert [r.policies() for r in remote] == [r.policies() for r in folder]
+    spec = org_job(manifest)
+    trails, options = {TRAIL: bucket.describe()}, AnalysisOptions()
+    settings = AwsSettings(service_last_accessed=False)
+    on_s3 = jobs.generate(spec, trails, options, aws=settings, engine=engine)
+    assert on_s3.to_dict() == jobs.generate(spec, trails, options, aws=settings).to_dict()
+
+
 def test_an_executor_error_is_raised_on_the_driver_as_it_is(
     org: tuple[Path, Manifest], engine: SparkEngine
 ) -> None:
@@ -249,15 +303,7 @@ def test_cli_generate_and_index_with_the_spark_engine(
 def test_server_jobs_run_on_spark(org: tuple[Path, Manifest], engine: SparkEngine) -> None:
     """What a server's job worker runs, given the `engine` setting."""
     root, manifest = org
-    trail = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org"
-    arn = next(p["arn"] for p in manifest.principals if ":111122223333:" in p["arn"])
-    spec = JobSpec(
-        arn,
-        datetime(2026, 1, 4, tzinfo=UTC),
-        datetime(2026, 1, 9, tzinfo=UTC),
-        (TrailProperties(trail),),
-    )
-    options = AnalysisOptions()
-    local = jobs.generate(spec, {trail: str(root)}, options)
-    remote = jobs.generate(spec, {trail: str(root)}, options, engine=engine)
+    spec = org_job(manifest)
+    local = jobs.generate(spec, {TRAIL: str(root)}, AnalysisOptions())
+    remote = jobs.generate(spec, {TRAIL: str(root)}, AnalysisOptions(), engine=engine)
     assert remote.to_dict() == local.to_dict()

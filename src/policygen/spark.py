@@ -10,6 +10,8 @@ cluster, partitioning or timing.
 
 Memory on the driver stays bounded: tasks run in waves of a few per core, at most two
 waves in flight (the next one runs while this one is folded), as separate Spark jobs.
+Each wave broadcasts the source as it is by then, so a source that learns while listing
+how to read what it listed (a job's `TrailSet` of local and S3 trails) works too.
 
 pyspark is imported only here, and only when a scan runs on Spark, so policygen works
 without the `spark` extra. A source works on Spark when it pickles and its `read` works in
@@ -119,23 +121,58 @@ class SparkEngine:
     ) -> Iterator[tuple[Batch, BatchResult]]:
         """Each batch with its result, in order (see the module's docstring)."""
         context = session(self.master).sparkContext
-        shared = context.broadcast((source, query))
         group = f"{APP_NAME}-{uuid.uuid4().hex}"
         tasks = TASKS_PER_CORE * max(1, context.defaultParallelism)
         pool = ThreadPoolExecutor(WAVES_IN_FLIGHT, thread_name_prefix="policygen-spark")
-        flight: deque[tuple[list[Task], Future[list[Any]]]] = deque()
+        flight: deque[_Wave] = deque()
         try:
             for wave in waves(batches, tasks, self.partition_bytes):
-                flight.append((wave, pool.submit(_run_wave, context, group, shared, wave)))
+                flight.append(_Wave.submit(pool, context, group, source, query, wave))
                 if len(flight) >= WAVES_IN_FLIGHT:
-                    yield from _unpack(*flight.popleft())
+                    yield from flight.popleft().results()
             while flight:
-                yield from _unpack(*flight.popleft())
+                yield from flight.popleft().results()
         finally:
             if flight:
                 context.cancelJobGroup(group)
             pool.shutdown(wait=True, cancel_futures=True)
-            shared.destroy()
+            for wave in flight:
+                wave.shared.destroy()
+
+
+@dataclass(slots=True)
+class _Wave:
+    """One Spark job in flight: its tasks, what they share, and its outcome to come."""
+
+    tasks: list[Task]
+    shared: Any
+    outcome: Future[list[Any]]
+
+    @classmethod
+    def submit(
+        cls,
+        pool: ThreadPoolExecutor,
+        context: Any,
+        group: str,
+        source: Any,
+        query: ScanQuery,
+        tasks: list[Task],
+    ) -> _Wave:
+        """Start the job. The source is sent with each wave, as it is once these files are
+        listed: a source may learn while listing how to read what it listed (`TrailSet`)."""
+        shared = context.broadcast((source, query))
+        return cls(tasks, shared, pool.submit(_run_wave, context, group, shared, tasks))
+
+    def results(self) -> Iterator[tuple[Batch, BatchResult]]:
+        """Each batch with its result, in order; an executor's error is raised here."""
+        try:
+            outcomes = self.outcome.result()
+        finally:
+            self.shared.destroy()
+        for task, outcome in zip(self.tasks, outcomes, strict=True):
+            if isinstance(outcome, ExecutorError):
+                raise outcome.error
+            yield from zip(task, outcome, strict=True)
 
 
 def _stored(batch: Batch) -> int:
@@ -207,13 +244,6 @@ class ExecutorError:
             copy = RuntimeError(f"{type(exc).__name__}: {exc}")
         copy.add_note(f"raised on a Spark executor:\n{where}")
         return cls(copy)
-
-
-def _unpack(wave: list[Task], future: Future[list[Any]]) -> Iterator[tuple[Batch, BatchResult]]:
-    for task, outcome in zip(wave, future.result(), strict=True):
-        if isinstance(outcome, ExecutorError):
-            raise outcome.error
-        yield from zip(task, outcome, strict=True)
 
 
 def engine_named(
