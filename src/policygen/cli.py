@@ -666,6 +666,11 @@ def synth(
 @click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
 @click.option("--data-events/--no-data-events", default=None, help="As for generate.")
 @click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+@click.option(
+    "--engine", type=click.Choice(["local", "spark"]), help="Where jobs scan (default local)."
+)
+@click.option("--spark-master", metavar="URL", help="As for generate.")
+@click.option("--spark-partition-mb", type=float, help="As for generate.")
 def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
     """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
     from policygen.api.app import serve as run_server
