@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from policygen import catalogue, observe
-from policygen.scanner import BatchResult, FileTask, ScanQuery, read_task, scan_batch
+from policygen.scanner import FileTask, ScanQuery, read_task, scan_batch
 from policygen.sources import LogObject, delivery_of
 
 #: Stored (usually gzip) bytes per batch, and files per batch, at most.
@@ -39,8 +39,11 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 WORKERS_ENV = "POLICYGEN_WORKERS"
 
 Batch = list[LogObject]
-Fold = Callable[[Batch, BatchResult], None]
+Fold = Callable[[Batch, Any], None]
 Progress = Callable[[LogObject], None]
+#: What a worker does with a batch: `scan_batch`, or another module-level function of the
+#: same shape (the benchmarks' decompression-only ceiling).
+Work = Callable[[ScanQuery, list[FileTask]], Any]
 
 
 def default_workers() -> int:
@@ -118,6 +121,7 @@ def run(
     *,
     workers: int | None = None,
     on_file: Progress | None = None,
+    work: Work = scan_batch,
 ) -> None:
     """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order."""
     workers = default_workers() if workers is None else max(1, workers)
@@ -133,10 +137,10 @@ def run(
     ahead = iter(head)
     with _no_gc():
         if workers > 1 and stored >= PARALLEL_MIN_BYTES:
-            _parallel(source, _chain(ahead, pending), query, fold, workers, on_file)
+            _parallel(source, _chain(ahead, pending), query, fold, workers, on_file, work)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, scan_batch(query, _tasks(source, batch, query)), fold, on_file)
+                _done(batch, work(query, _tasks(source, batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -144,7 +148,7 @@ def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
     yield from rest
 
 
-def _done(batch: Batch, result: BatchResult, fold: Fold, on_file: Progress | None) -> None:
+def _done(batch: Batch, result: Any, fold: Fold, on_file: Progress | None) -> None:
     fold(batch, result)
     if on_file is not None:
         for obj in batch:
@@ -158,12 +162,13 @@ def _parallel(
     fold: Fold,
     workers: int,
     on_file: Progress | None,
+    work: Work,
 ) -> None:
     pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init)
-    flight: deque[tuple[Batch, Future[BatchResult]]] = deque()
+    flight: deque[tuple[Batch, Future[Any]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(scan_batch, query, _tasks(source, batch, query))))
+            flight.append((batch, pool.submit(work, query, _tasks(source, batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)
