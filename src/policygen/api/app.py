@@ -73,6 +73,9 @@ def _endpoint(
                 await request.body(),
             )
             params = protocol.parse_request(operation, raw)
+            extensions = protocol.parse_extensions(name, raw.query)
+            if extensions:
+                params["extensions"] = extensions
             return _response(protocol.response(operation, await run_in_threadpool(handler, params)))
         except ServiceError as exc:
             _note(request, name, exc.code)
