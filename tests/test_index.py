@@ -17,6 +17,7 @@ from policygen.paths import index_path
 from policygen.scanner import scan
 from policygen.sources import LocalFolder, Selection
 from policygen.synth import Manifest
+from policygen.trails import TrailSet
 from policygen.usage import Usage
 
 from scanhelp import EVERYTHING
@@ -200,3 +201,19 @@ def test_unindexed_folder_is_not_covered(
     _, manifest, index = indexed
     principal = Principal.parse(pick(manifest, "role")[0])
     assert index.usage(principal, LocalFolder(tmp_path), EVERYTHING) is None
+
+
+def test_a_jobs_single_trail_is_answered_from_the_index(
+    corpus: tuple[Path, Manifest], data_dir: Path
+) -> None:
+    """The server's jobs read their trails as a `TrailSet`; one local folder can use the index."""
+    root, manifest = corpus
+    with UsageIndex(index_path(data_dir)) as index:
+        index.ingest(root, workers=1)
+    principal = Principal.parse(pick(manifest, "role")[0])
+    trails = TrailSet([(LocalFolder(root), None)])
+    selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
+    usage = collect_usage(principal, trails, selection, data_dir=data_dir)
+    assert usage.stats.files_from_index > 0
+    expected = scan(LocalFolder(root), selection, principal, workers=1)[principal.arn]
+    assert counts(usage) == counts(expected)
