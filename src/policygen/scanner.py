@@ -159,20 +159,21 @@ def _array_end(text: bytes) -> int:
     return end - 2 if text[end - 2 : end] == LOG_TAIL else -1
 
 
-def candidate_records(text: bytes, needle: bytes) -> list[Record] | None:
+def candidate_records(text: bytes, needle: bytes, found: int = 0) -> list[Record] | None:
     """Decode only the records in which `needle` occurs; None when that cannot be done safely.
 
     A record is cut out from the record start before the occurrence to the next record
     start after it. In a file that is not laid out as CloudTrail writes it, or where a cut
     does not decode as exactly one record (a wrongly typed field included), None tells the
-    caller to decode the whole file instead, which also accounts for bad records.
+    caller to decode the whole file instead, which also accounts for bad records. `found`
+    is where to start looking (the caller may know the first occurrence).
     """
     array_end = _array_end(text)
     if array_end < 0:
         return None
     view = memoryview(text)
     records = []
-    found = text.find(needle)
+    found = text.find(needle, found)
     try:
         while found >= 0:
             start = text.rfind(RECORD_START, 0, found)
@@ -305,9 +306,10 @@ class Tally:
         principal = self.query.principal
         if principal is not None:
             needle = principal.arn.encode()
-            if needle not in text:
+            first = text.find(needle)
+            if first < 0:
                 return []
-            found = candidate_records(text, needle)
+            found = candidate_records(text, needle, first)
             if found is not None:
                 return found
         return decode_records(text, self.stats)
