@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -217,3 +218,20 @@ def test_a_jobs_single_trail_is_answered_from_the_index(
     assert usage.stats.files_from_index > 0
     expected = scan(LocalFolder(root), selection, principal, workers=1)[principal.arn]
     assert counts(usage) == counts(expected)
+
+
+def test_an_index_of_another_version_is_not_used_and_not_changed(
+    corpus: tuple[Path, Manifest], data_dir: Path
+) -> None:
+    root, manifest = corpus
+    path = index_path(data_dir)
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=99")
+    principal = Principal.parse(pick(manifest, "user")[0])
+    selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
+    usage = collect_usage(principal, LocalFolder(root), selection, workers=1)
+    assert usage.stats.files_from_index == 0 and usage.calls
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 99
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
