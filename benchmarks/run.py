@@ -457,10 +457,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Where the time goes: a one-principal job pays, beyond decompression, one search of "
         "every file for the principal's ARN (CPython's `bytes.find`), the decoding of the "
-        "records that hold it (msgspec, a few microseconds each; the default role makes about 8% of its "
-        "account's records in the synthetic trail) and their counting; an all-principals pass "
-        "decodes every record, "
-        "which costs about as much as decompressing it, then counts it in a short Python "
+        "records that hold it (msgspec, a few microseconds each; the default role makes about "
+        "8% of its account's records in the synthetic trail) and their counting; an "
+        "all-principals pass decodes every record, which costs about as much as decompressing "
+        "it, then counts it in a short Python "
         "loop. Peak RSS is the case's own peak plus, per worker, the largest worker's: an "
         "upper bound, since forked workers share pages with their parent.",
         "",
