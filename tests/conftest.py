@@ -9,6 +9,7 @@ import pytest
 
 from policygen.synth import CorpusSpec, Manifest, generate_corpus
 
+from motoserver import MotoServer
 from serverprocess import ServerProcess
 
 
@@ -51,3 +52,23 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto in server mode, one per test process (state is shared: use distinct names)."""
+    server = MotoServer()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def synth_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated trail (two accounts, two regions, two days, ~60 files)."""
+    from policygen.synth import CorpusSpec, generate_corpus
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_corpus(root, CorpusSpec(target_bytes=2_000_000, records_per_file=(10, 40), days=2))
+    return root

@@ -50,6 +50,22 @@ allowed_accounts = ["111122223333"]
     assert dict(settings.trails) == {TRAIL_A: "/x/a", TRAIL_B: "/mnt/b"}
 
 
+def test_s3_trail_locations_and_aws_settings() -> None:
+    environ = {
+        "POLICYGEN_TRAILS": f"{TRAIL_B}=s3://org-logs/AWSLogs",
+        "POLICYGEN_RESOLVE_TRAILS": "yes",
+        "POLICYGEN_SERVICE_LAST_ACCESSED": "off",
+    }
+    flags = {"access_role_mode": "fallback"}
+    settings = load_settings(flags, (f"{TRAIL_A}=s3://logs/team/a/",), environ=environ)
+    assert dict(settings.trails) == {TRAIL_A: "s3://logs/team/a", TRAIL_B: "s3://org-logs"}
+    assert settings.resolve_trails is True
+    assert settings.access_role_mode == "fallback"
+    assert settings.service_last_accessed is False
+    defaults = ServerSettings()
+    assert (defaults.resolve_trails, defaults.access_role_mode) == (False, "assume")
+
+
 def test_relative_trail_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "conf" / "policygen.toml"
     config.parent.mkdir()
@@ -71,7 +87,9 @@ def test_relative_trail_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ({"default_trail": TRAIL_A}, (), {}, "not one of the trails"),
         ({}, ("no-equals-sign",), {}, "ARN=LOCATION"),
         ({}, ("arn:aws:s3:::bucket=/x",), {}, "not a CloudTrail trail ARN"),
-        ({}, (f"{TRAIL_A}=s3://bucket/prefix",), {}, "only local folders"),
+        ({}, (f"{TRAIL_A}=https://bucket/prefix",), {}, "a local folder or s3://"),
+        ({}, (f"{TRAIL_A}=s3://Not_A_Bucket/prefix",), {}, "not a valid S3 bucket name"),
+        ({"access_role_mode": "sometimes"}, (), {}, "access_role_mode must be one of"),
         ({}, (), {"POLICYGEN_PORT": "eighty"}, "POLICYGEN_PORT"),
         ({}, (), {"POLICYGEN_DATA_EVENTS": "maybe"}, "POLICYGEN_DATA_EVENTS"),
         ({}, (), {"POLICYGEN_CONFIG": "/no/such/file.toml"}, "No such file"),

@@ -13,6 +13,9 @@ from policygen import catalogue, mapping, resources
 from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage, join_prefix
 
 DeniedMode = Literal["include", "exclude"]
+#: Where the service-level template's services come from (recorded with each analysis).
+CLOUDTRAIL_SOURCE = "cloudTrail"
+LAST_ACCESSED_SOURCE = "serviceLastAccessed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +112,25 @@ class Analysis:
     catalogue_version: str = ""
     #: inferred `iam:PassRole`, by the service principal the role was passed to.
     passed_roles: dict[str, PassRoleUse] = field(default_factory=dict)
+    #: `cloudTrail`, or `serviceLastAccessed` when IAM's last accessed data was used.
+    service_level_source: str = CLOUDTRAIL_SOURCE
+    #: services IAM saw the principal use in the window (with `serviceLastAccessed`).
+    last_accessed_prefixes: list[str] = field(default_factory=list)
+    #: why last accessed data was not used, when it was asked for.
+    service_level_note: str = ""
 
     @property
     def service_level_prefixes(self) -> list[str]:
         """IAM services used without full action-level output: the service-level template.
 
-        A service is listed when one of its calls could not be mapped to an action and
-        the prefix is a real IAM service (no invented `prefix:*`).
+        A service is listed when one of its calls could not be mapped to an action, or
+        when last accessed data shows it used but CloudTrail gave none of its actions; and
+        only if the prefix is a real IAM service (no invented `prefix:*`).
         """
-        return sorted({u.prefix for u in self.unmapped if catalogue.has_service(u.prefix)})
+        with_actions = {action.partition(":")[0] for action in self.actions}
+        prefixes = {u.prefix for u in self.unmapped}
+        prefixes.update(p for p in self.last_accessed_prefixes if p not in with_actions)
+        return sorted(p for p in prefixes if catalogue.has_service(p))
 
     @property
     def incomplete_reasons(self) -> list[str]:
@@ -153,6 +166,9 @@ class Analysis:
             scan_stats,
             data.get("catalogue_version", ""),
             {s: PassRoleUse(**use) for s, use in data.get("passed_roles", {}).items()},
+            data.get("service_level_source", CLOUDTRAIL_SOURCE),
+            list(data.get("last_accessed_prefixes", ())),
+            data.get("service_level_note", ""),
         )
 
 

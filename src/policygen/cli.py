@@ -1,7 +1,8 @@
 """The `policygen` command.
 
 Exit codes scripts can rely on: 0 success, 2 bad input (one line on stderr, no
-traceback), 1 an unexpected failure.
+traceback), 3 AWS refused or failed (one line naming what: the role, trail, bucket or
+key, and the job error code), 1 an unexpected failure.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from typing import Any
 import click
 
 from policygen import report
+from policygen.arns import Principal, TrailArn
+from policygen.aws import AwsAccess, check_credentials
 from policygen.engine import GenerationResult, generate_all_policies, generate_policy
+from policygen.errors import JobFailure
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.sources import LogObject
+from policygen.sources import LogObject, TrailSource
 from policygen.usage import ScanStats
 
 USAGE_ERROR = 2
+AWS_ERROR = 3
 #: The listing that `generate --all-principals` writes beside the per-principal files.
 INDEX_FILE = "index.json"
 
@@ -40,6 +45,12 @@ class InputError(click.ClickException):
     exit_code = USAGE_ERROR
 
 
+class AwsError(click.ClickException):
+    """AWS refused or failed: one line naming what, exit code 3."""
+
+    exit_code = AWS_ERROR
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's input errors into one-line CLI errors."""
@@ -47,6 +58,35 @@ def user_errors() -> Iterator[None]:
         yield
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise InputError(str(exc)) from None
+    except JobFailure as exc:
+        raise AwsError(f"{exc.code}: {exc.message}") from None
+
+
+def open_logs(
+    logs: str | None, trail_arn: str | None, access_role: str | None
+) -> tuple[str | TrailSource, AwsAccess | None]:
+    """Where `generate` reads, and the AWS credentials it reads with (None: a local folder).
+
+    `--logs s3://...` is read with the ambient credentials (or `--access-role`); with no
+    `--logs`, the trail is found with GetTrail, as the server does.
+    """
+    from policygen.cloudtrail import resolve_trail
+    from policygen.s3 import S3Trail, is_s3_url
+
+    if logs is not None and not is_s3_url(logs):
+        if access_role:
+            raise InputError("--access-role is for logs in S3 (--logs s3://... or --trail-arn)")
+        return logs, None
+    if logs is None and trail_arn is None:
+        raise InputError("give --logs (a folder or s3://bucket/prefix), or --trail-arn")
+    region = TrailArn.parse(trail_arn).region if trail_arn else None
+    access = AwsAccess(access_role, region)
+    if access_role:
+        check_credentials(access)
+    if logs is not None:
+        return S3Trail.from_url(logs, access, label=trail_arn or ""), access
+    assert trail_arn is not None
+    return resolve_trail(trail_arn, access), access
 
 
 @contextmanager
@@ -109,9 +149,8 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
 def summary_lines(result: GenerationResult) -> list[str]:
     """The short human summary printed on stderr after a run."""
     analysis = result.analysis
-    return scan_lines(analysis.stats, f"; actions: {len(analysis.actions)}") + analysis_lines(
-        result
-    )
+    tail = f"; actions: {len(analysis.actions)}"
+    return scan_lines(analysis.stats, tail) + analysis_lines(result)
 
 
 def analysis_lines(result: GenerationResult) -> list[str]:
@@ -129,6 +168,13 @@ def analysis_lines(result: GenerationResult) -> list[str]:
     return lines
 
 
+def template_line(result: GenerationResult) -> str:
+    """Where the service-level template's services came from, and why not IAM's data."""
+    analysis = result.analysis
+    note = f" ({analysis.service_level_note})" if analysis.service_level_note else ""
+    return f"service-level template from: {analysis.service_level_source}{note}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="policygen")
 def cli() -> None:
@@ -141,9 +187,9 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--principal", help="IAM user or role ARN to generate for."),
         click.option(
             "--logs",
-            required=True,
-            type=click.Path(path_type=Path),
-            help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one file.",
+            help="Folder of CloudTrail logs (the S3 layout, searched recursively), one file, "
+            "or s3://bucket/prefix (read with the ambient AWS credentials). Without it, "
+            "--trail-arn is looked up with GetTrail.",
         ),
         click.option(
             "--start", help="ISO 8601 start of the window (default: 90 days before --end)."
@@ -163,7 +209,16 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
             show_default=True,
             help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
         ),
-        click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties."),
+        click.option(
+            "--trail-arn",
+            help="Trail ARN, echoed in cloudTrailProperties; without --logs, where the logs "
+            "are is asked of CloudTrail (GetTrail).",
+        ),
+        click.option(
+            "--access-role",
+            metavar="ARN",
+            help="Role to assume (with the ambient credentials) for reading logs in S3.",
+        ),
         *read_options(),
         click.option(
             "--no-index",
@@ -206,30 +261,43 @@ def observe_level(options: RenderOptions) -> ObserveLevel:
     return "passed" if options.pass_role else "none"
 
 
-def run_scan(scan: dict[str, Any], observe: ObserveLevel = "all") -> GenerationResult:
-    """Generate from the shared scan options; input errors become exit code 2."""
+def run_scan(
+    scan: dict[str, Any], *, service_level: bool = False, observe: ObserveLevel = "all"
+) -> GenerationResult:
+    """Generate from the shared scan options; input errors become exit code 2, AWS
+    failures exit code 3. With `service_level` and logs in S3, IAM's service last
+    accessed data feeds the service-level template."""
     progress = scan.pop("progress")
-    principal = scan.pop("principal")
-    if principal is None:
-        raise InputError("Missing option '--principal'")
     show_progress = sys.stderr.isatty() if progress is None else progress
+    if scan["principal"] is None:
+        raise InputError("Missing option '--principal'")
+    with user_errors():
+        principal = Principal.parse(scan.pop("principal"))
+        source, access = open_logs(scan.pop("logs"), scan["trail_arn"], scan.pop("access_role"))
     with user_errors(), progress_bar(show_progress) as on_file:
-        return generate_policy(
-            principal,
-            scan.pop("logs"),
+        result = generate_policy(
+            principal.arn,
+            source,
             regions=scan.pop("regions") or None,
             on_file=on_file,
             observe=observe,
             **scan,
         )
+        if service_level and access is not None:
+            from policygen import lastaccessed
+
+            lastaccessed.apply(result.analysis, access, principal, result.start)
+    return result
 
 
 def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
     """Generate for every principal from the shared scan options, in one scan."""
     show_progress = sys.stderr.isatty() if scan["progress"] is None else scan["progress"]
+    with user_errors():
+        source, _ = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
         return generate_all_policies(
-            scan["logs"],
+            source,
             start=scan["start"],
             end=scan["end"],
             regions=scan["regions"] or None,
@@ -363,10 +431,12 @@ def generate(
     if out is not None:
         write_all(run_all(scan, observe_level(options)), out, options)
         return
-    result = run_scan(scan, observe_level(options))
+    result = run_scan(scan, service_level=service_level_template, observe=observe_level(options))
     click.echo(json.dumps(result_document(result, options), indent=2))
     for line in summary_lines(result):
         click.echo(line, err=True)
+    if service_level_template:
+        click.echo(template_line(result), err=True)
 
 
 def result_document(result: GenerationResult, options: RenderOptions) -> dict[str, Any]:
@@ -516,8 +586,23 @@ def synth(
     "--trail",
     "trails",
     multiple=True,
-    metavar="ARN=FOLDER",
-    help="A trail and the local folder holding its logs; repeatable.",
+    metavar="ARN=LOCATION",
+    help="A trail and where its logs are: a local folder or s3://bucket/prefix; repeatable.",
+)
+@click.option(
+    "--resolve-trails/--no-resolve-trails",
+    default=None,
+    help="Find trails not given with --trail as AWS does: AssumeRole(accessRole), GetTrail.",
+)
+@click.option(
+    "--access-role-mode",
+    type=click.Choice(["assume", "fallback", "ambient"]),
+    help="Assume the request's accessRole (default), fall back to own credentials, or not.",
+)
+@click.option(
+    "--service-last-accessed/--no-service-last-accessed",
+    default=None,
+    help="Ask IAM for service last accessed data for the service-level template (default on).",
 )
 @click.option(
     "--default-trail", metavar="ARN", help="Trail for requests without cloudTrailDetails."

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from policygen.arns import TrailArn
+from policygen.aws import ACCESS_ROLE_MODES
 from policygen.paths import HOME_ENV, home_data_dir
+from policygen.s3 import is_s3_url
+from policygen.s3 import parse_url as parse_s3_url
 
 ENV_PREFIX = "POLICYGEN_"
 CONFIG_ENV = "POLICYGEN_CONFIG"
@@ -40,7 +43,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = field(default_factory=default_data_dir)
-    #: trail ARN -> where its logs are (a local folder in the CloudTrail S3 layout).
+    #: trail ARN -> where its logs are (a local folder in the CloudTrail S3 layout, or
+    #: `s3://bucket/prefix`).
     trails: Mapping[str, str] = field(default_factory=dict)
     #: trail used when a request has no `cloudTrailDetails` (a policygen extension).
     default_trail: str | None = None
@@ -57,6 +61,12 @@ class ServerSettings:
     data_events: bool = True
     #: seconds a request waits for a database lock held by another process.
     db_timeout: float = 5.0
+    #: find trails that are not configured with AssumeRole(accessRole) + GetTrail.
+    resolve_trails: bool = False
+    #: `assume` the request's accessRole, `fallback` to own credentials, or `ambient` only.
+    access_role_mode: str = "assume"
+    #: ask IAM for service last accessed data (the service-level template) when reading S3.
+    service_last_accessed: bool = True
 
     @property
     def db_path(self) -> Path:
@@ -110,6 +120,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "denied": str,
     "data_events": _bool,
     "db_timeout": _float,
+    "resolve_trails": _bool,
+    "access_role_mode": str,
+    "service_last_accessed": _bool,
 }
 
 
@@ -119,7 +132,8 @@ def env_name(setting: str) -> str:
 
 
 def parse_trail(spec: str, base: Path | None = None) -> tuple[str, str]:
-    """`ARN=LOCATION` -> (ARN, absolute local folder); relative folders are taken from `base`."""
+    """`ARN=LOCATION` -> (ARN, `s3://` URL or absolute local folder); relative folders are
+    taken from `base`."""
     arn, sep, location = spec.partition("=")
     arn, location = arn.strip(), location.strip()
     if not sep or not arn or not location:
@@ -132,8 +146,16 @@ def _trail(arn: str, location: str, base: Path | None) -> tuple[str, str]:
         TrailArn.parse(arn)
     except ValueError as exc:
         raise ConfigError(f"trail {arn!r}: {exc}") from None
+    if is_s3_url(location):
+        try:
+            bucket, prefix = parse_s3_url(location)
+        except ValueError as exc:
+            raise ConfigError(f"trail {arn}: {exc}") from None
+        return arn, f"s3://{bucket}/{prefix}".rstrip("/")
     if "://" in location:
-        raise ConfigError(f"trail {arn}: only local folders are supported, not {location!r}")
+        raise ConfigError(
+            f"trail {arn}: expected a local folder or s3://bucket/prefix, not {location!r}"
+        )
     folder = Path(location).expanduser()
     if base is not None and not folder.is_absolute():
         folder = base / folder
@@ -225,6 +247,11 @@ def check(settings: ServerSettings) -> None:
             raise ConfigError(f"{name} must not be negative (0 means no limit)")
     if settings.max_window_days <= 0 or settings.db_timeout < 0:
         raise ConfigError("max_window_days must be positive and db_timeout not negative")
+    if settings.access_role_mode not in ACCESS_ROLE_MODES:
+        modes = ", ".join(ACCESS_ROLE_MODES)
+        raise ConfigError(
+            f"access_role_mode must be one of {modes}, not {settings.access_role_mode!r}"
+        )
     if settings.denied not in ("include", "exclude"):
         raise ConfigError(f"denied must be include or exclude, not {settings.denied!r}")
     bad = [a for a in settings.allowed_accounts if not ACCOUNT_RE.fullmatch(a)]

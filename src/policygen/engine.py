@@ -161,7 +161,12 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
 
 
 def as_source(logs: str | Path | TrailSource) -> TrailSource:
-    """A trail source for a path (a local folder or file) or an existing source."""
+    """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
+    (a local folder or file) or an existing source."""
+    if isinstance(logs, str) and logs.startswith("s3://"):
+        from policygen.s3 import S3Trail
+
+        return S3Trail.from_url(logs)
     if isinstance(logs, str | Path):
         return LocalFolder(Path(logs))
     return logs

@@ -15,6 +15,7 @@ Small jobs (a few MB) run in this process: starting workers would cost more than
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
@@ -27,8 +28,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from policygen import catalogue, observe
-from policygen.scanner import FileTask, ScanQuery, read_task, scan_batch
-from policygen.sources import LogObject, delivery_of
+from policygen.scanner import FileTask, ScanQuery, scan_batch, task_for
+from policygen.sources import LogObject, delivery_of, iter_contents
 
 #: Stored (usually gzip) bytes per batch, and files per batch, at most.
 BATCH_BYTES = 2 * 1024 * 1024
@@ -38,8 +39,9 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 #: Environment variable that sets the default number of worker processes.
 WORKERS_ENV = "POLICYGEN_WORKERS"
 
-Batch = list[LogObject]
-Fold = Callable[[Batch, Any], None]
+Content = tuple[LogObject, "bytes | OSError | None"]
+Batch = list[Content]
+Fold = Callable[[list[LogObject], Any], None]
 Progress = Callable[[LogObject], None]
 #: What a worker does with a batch: `scan_batch`, or another module-level function of the
 #: same shape (the benchmarks' decompression-only ceiling).
@@ -60,18 +62,32 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def batches(objs: Iterable[LogObject]) -> Iterator[Batch]:
+def contents(source: Any, objs: Iterable[LogObject]) -> Iterator[Content]:
+    """Each object with what a worker needs to scan it: nothing for a local file (the
+    worker opens it), else its bytes (or the OSError reading it), read here, in bulk when
+    the source can (`sources.iter_contents`: remote sources fetch ahead, concurrently).
+    From the first non-local object on, every object is read here."""
+    pending = iter(objs)
+    for obj in pending:
+        if obj.path is None:
+            yield from iter_contents(source, itertools.chain([obj], pending))
+            return
+        yield obj, None
+
+
+def batches(items: Iterable[Content]) -> Iterator[Batch]:
     """Consecutive files of one stream, up to `BATCH_BYTES` stored or `BATCH_FILES` files."""
     batch: Batch = []
     size, stream = 0, None
-    for obj in objs:
+    for item in items:
+        obj = item[0]
         obj_stream = delivery_of(obj.key).stream
         if batch and (
             obj_stream != stream or size + obj.size > BATCH_BYTES or len(batch) >= BATCH_FILES
         ):
             yield batch
             batch, size = [], 0
-        batch.append(obj)
+        batch.append(item)
         size += obj.size
         stream = obj_stream
     if batch:
@@ -109,8 +125,8 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
-    return [read_task(source, obj, query) for obj in batch]
+def _tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+    return [task_for(obj, data, query) for obj, data in batch]
 
 
 def run(
@@ -125,22 +141,22 @@ def run(
 ) -> None:
     """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order."""
     workers = default_workers() if workers is None else max(1, workers)
-    pending = batches(objs)
+    pending = batches(contents(source, objs))
     head: list[Batch] = []
     stored = 0
     if workers > 1:
         for batch in pending:
             head.append(batch)
-            stored += sum(obj.size for obj in batch)
+            stored += sum(obj.size for obj, _ in batch)
             if stored >= PARALLEL_MIN_BYTES:
                 break
     ahead = iter(head)
     with _no_gc():
         if workers > 1 and stored >= PARALLEL_MIN_BYTES:
-            _parallel(source, _chain(ahead, pending), query, fold, workers, on_file, work)
+            _parallel(_chain(ahead, pending), query, fold, workers, on_file, work)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, work(query, _tasks(source, batch, query)), fold, on_file)
+                _done(batch, work(query, _tasks(batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -149,14 +165,14 @@ def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
 
 
 def _done(batch: Batch, result: Any, fold: Fold, on_file: Progress | None) -> None:
-    fold(batch, result)
+    objs = [obj for obj, _ in batch]
+    fold(objs, result)
     if on_file is not None:
-        for obj in batch:
+        for obj in objs:
             on_file(obj)
 
 
 def _parallel(
-    source: Any,
     pending: Iterator[Batch],
     query: ScanQuery,
     fold: Fold,
@@ -168,7 +184,7 @@ def _parallel(
     flight: deque[tuple[Batch, Future[Any]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(work, query, _tasks(source, batch, query))))
+            flight.append((batch, pool.submit(work, query, _tasks(batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)

@@ -26,26 +26,19 @@ from policygen import catalogue
 from policygen.analysis import Analysis, AnalysisOptions, analyse
 from policygen.arns import Principal
 from policygen.engine import collect_usage
-from policygen.sources import LocalFolder, LogObject, Selection
+from policygen.errors import (
+    AUTHORIZATION_ERROR,
+    RESOURCE_NOT_FOUND_ERROR,
+    SERVICE_ERROR,
+    JobFailure,
+)
+from policygen.remote import AwsSettings, RemoteTrails
+from policygen.sources import LocalFolder, LogObject, Selection, TrailSource
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
 from policygen.trails import TrailSet, trail_regions
 
 log = logging.getLogger("policygen.jobs")
-
-# `JobError.code` values (the model's JobErrorCode).
-AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
-RESOURCE_NOT_FOUND_ERROR = "RESOURCE_NOT_FOUND_ERROR"
-SERVICE_ERROR = "SERVICE_ERROR"
-
-
-class JobFailure(Exception):
-    """The job cannot succeed; `code` is its `jobError.code`, the message names what failed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class JobCanceled(Exception):
@@ -64,18 +57,29 @@ class WorkerConfig:
     trails: Mapping[str, str]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
+    aws: AwsSettings = field(default_factory=AwsSettings)
 
 
-def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
-    """The job's trails as one source; a trail not configured or not found fails the job."""
-    members = []
+def open_trails(
+    spec: JobSpec, locations: Mapping[str, str], remote: RemoteTrails | None = None
+) -> TrailSet:
+    """The job's trails as one source; a trail not configured or not found fails the job.
+
+    Trails in S3 (`s3://` locations, or found with GetTrail) are opened by `remote`.
+    """
+    remote = remote or RemoteTrails(spec.access_role)
+    members: list[tuple[TrailSource, frozenset[str] | None]] = []
     for trail in spec.trails:
         arn = trail.cloud_trail_arn
         location = locations.get(arn)
+        if remote.handles(location):
+            members.append((remote.open(arn, location), trail_regions(trail)))
+            continue
         if location is None:
             raise JobFailure(
                 RESOURCE_NOT_FOUND_ERROR,
-                f"trail {arn} is not configured on this server (serve --trail ARN=FOLDER)",
+                f"trail {arn} is not configured on this server "
+                "(serve --trail ARN=LOCATION, or --resolve-trails to find it with GetTrail)",
             )
         folder = Path(location)
         if not folder.exists():
@@ -91,18 +95,22 @@ def generate(
     locations: Mapping[str, str],
     options: AnalysisOptions,
     on_file: Callable[[LogObject], None] | None = None,
+    aws: AwsSettings | None = None,
     data_dir: Path | None = None,
 ) -> Analysis:
     """Scan the job's trails (or read the usage index in `data_dir` when it covers the
     job) and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
-    source = open_trails(spec, locations)
+    remote = RemoteTrails(spec.access_role, aws or AwsSettings())
+    source = open_trails(spec, locations, remote)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
     try:
         usage = collect_usage(principal, source, selection, on_file=on_file, data_dir=data_dir)
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
-    return analyse(usage, options)
+    analysis = analyse(usage, options)
+    remote.add_last_accessed(analysis, principal, spec.start)
+    return analysis
 
 
 class Watch:
@@ -161,7 +169,7 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
         if job is None or job.status is not Status.IN_PROGRESS:
             return "not in progress"
         analysis = generate(
-            job.spec, config.trails, config.options, watch, Path(config.db_path).parent
+            job.spec, config.trails, config.options, watch, config.aws, Path(config.db_path).parent
         )
     except JobCanceled:
         return Status.CANCELED

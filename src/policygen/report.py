@@ -99,6 +99,11 @@ def extension(analysis: Analysis, options: RenderOptions) -> dict[str, Any]:
         ],
         "skippedFiles": dict(sorted(analysis.stats.skipped.items())),
         "explain": explain(analysis),
+        **(
+            {"serviceLevelTemplateSource": analysis.service_level_source}
+            if options.service_level
+            else {}
+        ),
     }
 
 

@@ -573,16 +573,14 @@ class Scan:
         return usage
 
 
-def read_task(source: Any, obj: LogObject, query: ScanQuery) -> FileTask:
-    """A task for `scan_batch`: a local file is opened by the worker, others are read here."""
+def task_for(obj: LogObject, data: bytes | OSError | None, query: ScanQuery) -> FileTask:
+    """A task for `scan_batch`: the file's bytes, None for a local file the worker opens
+    itself, or the error that made it unreadable."""
     delivered = delivery_of(obj.key).delivered
     account = account_of(obj.key) if query.principal is None else None
-    if obj.path is not None:
-        return FileTask(obj, None, delivered, account=account)
-    try:
-        return FileTask(obj, source.read(obj), delivered, account=account)
-    except OSError as exc:
-        return FileTask(obj, None, delivered, f"unreadable: {exc.strerror or exc}", account)
+    if isinstance(data, OSError):
+        return FileTask(obj, None, delivered, f"unreadable: {data.strerror or data}", account)
+    return FileTask(obj, data, delivered, account=account)
 
 
 def scan(

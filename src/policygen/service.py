@@ -17,17 +17,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from policygen.analysis import Analysis, AnalysisOptions, DeniedMode
+from policygen.analysis import CLOUDTRAIL_SOURCE, Analysis, AnalysisOptions, DeniedMode
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
     ServiceQuotaExceededError,
     ValidationError,
 )
+from policygen.api.protocol import EXTRA_HEADERS
 from policygen.arns import Principal
 from policygen.config import ServerSettings
 from policygen.engine import GenerationResult, TrailProperties, generated_policy_result
 from policygen.jobs import SERVICE_ERROR, JobRunner, WorkerConfig
+from policygen.remote import AwsSettings
 from policygen.store import Job, JobSpec, Status, Store
 from policygen.timeutil import format_time, now
 from policygen.trails import GLOBAL_SERVICES_REGION, trail_regions, union_regions
@@ -41,6 +43,8 @@ MAX_MAX_RESULTS = 1000
 MAX_ATTEMPTS = 3
 ONE_SECOND = timedelta(seconds=1)
 TOKEN_VERSION = 1
+#: Where a job's service-level template came from (`cloudTrail`, `serviceLastAccessed`).
+TEMPLATE_SOURCE_HEADER = "x-policygen-service-level-template-source"
 
 
 class PolicyGenerationService:
@@ -66,7 +70,13 @@ class PolicyGenerationService:
         denied = cast(DeniedMode, settings.denied)
         options = AnalysisOptions(denied=denied, data_events=settings.data_events)
         config = WorkerConfig(
-            str(settings.db_path), dict(settings.trails), options, settings.db_timeout
+            str(settings.db_path),
+            dict(settings.trails),
+            options,
+            settings.db_timeout,
+            AwsSettings(
+                settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
+            ),
         )
         service.runner = JobRunner(config, settings.workers, service.resume_or_fail)
         return service
@@ -138,17 +148,25 @@ class PolicyGenerationService:
         return {"jobId": job.job_id}
 
     def get_generated_policy(self, params: Params) -> dict[str, Any]:
-        """The job's details and its policy, rendered now the way the flags ask."""
+        """The job's details and its policy, rendered now the way the flags ask.
+
+        With the service-level template, a header says where its services came from.
+        """
         job = self._job(params["jobId"], with_analysis=True)
-        return {
+        service_level = params.get("includeServiceLevelTemplate", False)
+        answer: dict[str, Any] = {
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
                 job,
                 placeholders=params.get("includeResourcePlaceholders", False),
-                service_level=params.get("includeServiceLevelTemplate", False),
+                service_level=service_level,
                 **params.get("extensions", {}),
             ),
         }
+        if service_level and job.analysis is not None:
+            source = job.analysis.get("service_level_source", CLOUDTRAIL_SOURCE)
+            answer[EXTRA_HEADERS] = {TEMPLATE_SOURCE_HEADER: source}
+        return answer
 
     def list_policy_generations(self, params: Params) -> dict[str, Any]:
         """Jobs newest first, optionally for one principal, a page at a time."""
@@ -252,7 +270,7 @@ class PolicyGenerationService:
             raise ValidationError.for_fields(
                 [("cloudTrailDetails.trails", "Member must have length greater than or equal to 1")]
             )
-        return JobSpec(principal_arn, start, end, trails)
+        return JobSpec(principal_arn, start, end, trails, details.get("accessRole"))
 
     def _default_spec(self, principal_arn: str, end: datetime, window: timedelta) -> JobSpec:
         trail = self.settings.default_trail

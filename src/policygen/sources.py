@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -119,6 +119,38 @@ class TrailSource(Protocol):
     def describe(self) -> str:
         """Where this source reads from, for messages."""
         ...
+
+
+Contents = Iterator[tuple[LogObject, "bytes | OSError"]]
+
+
+class BulkSource(TrailSource, Protocol):
+    """A source that reads many objects better together (remote: concurrently, ahead).
+
+    Optional: `iter_contents` below uses it when a source has it, `read` otherwise.
+    """
+
+    def iter_contents(self, objects: Iterable[LogObject]) -> Contents:
+        """Each object with its bytes, or the OSError that makes it unreadable, in order."""
+        ...
+
+
+def iter_contents(source: TrailSource, objects: Iterable[LogObject]) -> Contents:
+    """Read `objects` from `source`, in order: in bulk when the source can, else one by one.
+
+    An OSError is yielded, not raised: the file is unreadable, the scan goes on. Other
+    exceptions (a refused or failing remote source) end the scan.
+    """
+    bulk = getattr(source, "iter_contents", None)
+    if bulk is not None:
+        yield from bulk(objects)
+        return
+    for obj in objects:
+        try:
+            data: bytes | OSError = source.read(obj)
+        except OSError as exc:
+            data = exc
+        yield obj, data
 
 
 def _parse_delivery(stamp: str) -> datetime:

@@ -74,16 +74,19 @@ class JobSpec:
     start: datetime
     end: datetime
     trails: tuple[TrailProperties, ...]
+    #: the request's `accessRole`, assumed to read trails found with GetTrail.
+    access_role: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "principalArn": self.principal_arn,
-                "startTime": format_time(self.start),
-                "endTime": format_time(self.end),
-                "trails": [trail.to_api() for trail in self.trails],
-            }
-        )
+        data = {
+            "principalArn": self.principal_arn,
+            "startTime": format_time(self.start),
+            "endTime": format_time(self.end),
+            "trails": [trail.to_api() for trail in self.trails],
+        }
+        if self.access_role:
+            data["accessRole"] = self.access_role
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
@@ -93,7 +96,11 @@ class JobSpec:
             for t in data["trails"]
         )
         return cls(
-            data["principalArn"], parse_time(data["startTime"]), parse_time(data["endTime"]), trails
+            data["principalArn"],
+            parse_time(data["startTime"]),
+            parse_time(data["endTime"]),
+            trails,
+            data.get("accessRole"),
         )
 
 

@@ -8,12 +8,13 @@ record delivered to two trails (same `eventID`) counts once (aws-policy-generati
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from policygen.arns import TrailArn
 from policygen.engine import TrailProperties
-from policygen.sources import LogObject, Selection, TrailSource
+from policygen.sources import Contents, LogObject, Selection, TrailSource, iter_contents
 
 #: Where IAM, STS (global endpoint) and CloudFront calls are logged.
 GLOBAL_SERVICES_REGION = "us-east-1"
@@ -62,3 +63,8 @@ class TrailSet:
 
     def describe(self) -> str:
         return ", ".join(source.describe() for source, _ in self.members)
+
+    def iter_contents(self, objects: Iterable[LogObject]) -> Contents:
+        """Each run of objects from one member is read by that member, in bulk if it can."""
+        for owner, run in itertools.groupby(objects, key=lambda obj: self._owners[obj.key]):
+            yield from iter_contents(owner, run)

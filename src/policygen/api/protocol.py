@@ -324,9 +324,15 @@ def _json_value(shape: Shape, value: Any) -> Any:
     return value
 
 
+#: A key of an operation's output (never a model member) whose value are extra headers:
+#: policygen's additions that leave the AWS-shaped body as it is.
+EXTRA_HEADERS = "__headers__"
+
+
 def response(operation_model: OperationModel, data: Mapping[str, Any]) -> WireResponse:
     """The operation's success response (its modelled status, usually 200)."""
     headers, body = serialize(operation_model.output_shape, data)
+    headers.update(data.get(EXTRA_HEADERS, {}))
     status = operation_model.http.get("responseCode", 200)
     return WireResponse(status, {"Content-Type": CONTENT_TYPE, **headers}, body)
 
