@@ -2,7 +2,8 @@
 
 Files are grouped into batches of consecutive files of one stream (a few MB stored), so
 that inter-process traffic is one small message per batch. Workers open local files
-themselves; only the bytes of non-local objects travel. At most two batches per worker
+themselves; only the bytes of non-local objects travel, read here through the source's
+bulk reader when it has one (S3 fetches ahead, concurrently). At most two batches per worker
 are in flight, so memory is bounded by the batch size, not by the trail. Results are
 folded in the order the files were listed, so a parallel scan gives exactly what a
 sequential one gives, and the progress callback runs here, in the parent, as results come
