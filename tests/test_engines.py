@@ -11,16 +11,17 @@ import pytest
 from policygen import spark
 from policygen.cli import main
 from policygen.config import ConfigError, load_settings
+from policygen.fanout import Batch
 from policygen.sources import LogObject
 from policygen.spark import ExecutorError, SparkEngine, engine_named, split, waves
 
 
-def batch(*sizes: int) -> list[LogObject]:
-    return [LogObject(f"f{size}-{at}", size) for at, size in enumerate(sizes)]
+def batch(*sizes: int) -> Batch:
+    return [(LogObject(f"f{size}-{at}", size), None) for at, size in enumerate(sizes)]
 
 
-def stored(task: list[list[LogObject]]) -> int:
-    return sum(obj.size for one in task for obj in one)
+def stored(task: list[Batch]) -> int:
+    return sum(obj.size for one in task for obj, _ in one)
 
 
 def test_small_scans_are_spread_evenly_over_one_wave_of_tasks() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from policygen.paths import index_path
 from policygen.scanner import scan
 from policygen.sources import LocalFolder, Selection
 from policygen.synth import Manifest
+from policygen.trails import TrailSet
 from policygen.usage import Usage
 
 from scanhelp import EVERYTHING
@@ -200,3 +202,36 @@ def test_unindexed_folder_is_not_covered(
     _, manifest, index = indexed
     principal = Principal.parse(pick(manifest, "role")[0])
     assert index.usage(principal, LocalFolder(tmp_path), EVERYTHING) is None
+
+
+def test_a_jobs_single_trail_is_answered_from_the_index(
+    corpus: tuple[Path, Manifest], data_dir: Path
+) -> None:
+    """The server's jobs read their trails as a `TrailSet`; one local folder can use the index."""
+    root, manifest = corpus
+    with UsageIndex(index_path(data_dir)) as index:
+        index.ingest(root, workers=1)
+    principal = Principal.parse(pick(manifest, "role")[0])
+    trails = TrailSet([(LocalFolder(root), None)])
+    selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
+    usage = collect_usage(principal, trails, selection, data_dir=data_dir)
+    assert usage.stats.files_from_index > 0
+    expected = scan(LocalFolder(root), selection, principal, workers=1)[principal.arn]
+    assert counts(usage) == counts(expected)
+
+
+def test_an_index_of_another_version_is_not_used_and_not_changed(
+    corpus: tuple[Path, Manifest], data_dir: Path
+) -> None:
+    root, manifest = corpus
+    path = index_path(data_dir)
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=99")
+    principal = Principal.parse(pick(manifest, "user")[0])
+    selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
+    usage = collect_usage(principal, LocalFolder(root), selection, workers=1)
+    assert usage.stats.files_from_index == 0 and usage.calls
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 99
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0

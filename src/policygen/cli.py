@@ -151,9 +151,8 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
 def summary_lines(result: GenerationResult) -> list[str]:
     """The short human summary printed on stderr after a run."""
     analysis = result.analysis
-    return scan_lines(analysis.stats, f"; actions: {len(analysis.actions)}") + analysis_lines(
-        result
-    )
+    tail = f"; actions: {len(analysis.actions)}"
+    return scan_lines(analysis.stats, tail) + analysis_lines(result)
 
 
 def analysis_lines(result: GenerationResult) -> list[str]:
@@ -298,16 +297,16 @@ def observe_level(options: RenderOptions) -> ObserveLevel:
 
 
 def run_scan(
-    scan: dict[str, Any], observe: ObserveLevel = "all", *, service_level: bool = False
+    scan: dict[str, Any], *, service_level: bool = False, observe: ObserveLevel = "all"
 ) -> GenerationResult:
     """Generate from the shared scan options; input errors become exit code 2, AWS
     failures exit code 3. With `service_level` and logs in S3, IAM's service last
     accessed data feeds the service-level template."""
     progress = scan.pop("progress")
-    if scan["principal"] is None:
-        raise InputError("Missing option '--principal'")
     engine = pop_engine(scan)
     show_progress = sys.stderr.isatty() if progress is None else progress
+    if scan["principal"] is None:
+        raise InputError("Missing option '--principal'")
     with user_errors():
         principal = Principal.parse(scan.pop("principal"))
         source, access = open_logs(scan.pop("logs"), scan["trail_arn"], scan.pop("access_role"))
@@ -471,7 +470,7 @@ def generate(
     if out is not None:
         write_all(run_all(scan, observe_level(options)), out, options)
         return
-    result = run_scan(scan, observe_level(options), service_level=service_level_template)
+    result = run_scan(scan, service_level=service_level_template, observe=observe_level(options))
     click.echo(json.dumps(result_document(result, options), indent=2))
     for line in summary_lines(result):
         click.echo(line, err=True)

@@ -2,7 +2,8 @@
 
 Files are grouped into batches of consecutive files of one stream (a few MB stored), so
 that inter-process traffic is one small message per batch. Workers open local files
-themselves; only the bytes of non-local objects travel. At most two batches per worker
+themselves; only the bytes of non-local objects travel, read here through the source's
+bulk reader when it has one (S3 fetches ahead, concurrently). At most two batches per worker
 are in flight, so memory is bounded by the batch size, not by the trail. Results are
 folded in the order the files were listed, so a parallel scan gives exactly what a
 sequential one gives, and the progress callback runs here, in the parent, as results come
@@ -12,13 +13,15 @@ up to the caller.
 Small jobs (a few MB) run in this process: starting workers would cost more than it saves.
 
 Another `Engine` (Apache Spark, `policygen.spark`) can run the batches instead of the
-worker processes: it gets the same batches and returns their results in the same order,
-and they are folded here the same way, so the answer does not depend on the engine.
+worker processes: it gets the same batches, unread (its executors read the files), and
+returns their results in the same order; they are folded here the same way, so the answer
+does not depend on the engine.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
@@ -31,7 +34,7 @@ from contextlib import closing, contextmanager
 from typing import Any, Protocol
 
 from policygen import catalogue, observe
-from policygen.scanner import BatchResult, FileTask, ScanQuery, file_task, scan_batch
+from policygen.scanner import FileTask, ScanQuery, scan_batch, task_for
 from policygen.sources import LogObject, delivery_of, iter_contents
 
 #: Stored (usually gzip) bytes per batch, and files per batch, at most.
@@ -42,9 +45,13 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 #: Environment variable that sets the default number of worker processes.
 WORKERS_ENV = "POLICYGEN_WORKERS"
 
-Batch = list[LogObject]
-Fold = Callable[[Batch, BatchResult], None]
+Content = tuple[LogObject, "bytes | OSError | None"]
+Batch = list[Content]
+Fold = Callable[[list[LogObject], Any], None]
 Progress = Callable[[LogObject], None]
+#: What a worker does with a batch: `scan_batch`, or another module-level function of the
+#: same shape (the benchmarks' decompression-only ceiling).
+Work = Callable[[ScanQuery, list[FileTask]], Any]
 
 
 class Engine(Protocol):
@@ -52,8 +59,8 @@ class Engine(Protocol):
 
     def results(
         self, source: Any, batches: Iterator[Batch], query: ScanQuery
-    ) -> Iterator[tuple[Batch, BatchResult]]:
-        """Each batch with its `scan_batch` result, in the order of `batches`.
+    ) -> Iterator[tuple[Batch, Any]]:
+        """Each batch (its files not read yet) with its `scan_batch` result, in order.
 
         Closing the iterator early (the progress callback raised) drops outstanding work.
         """
@@ -74,18 +81,32 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def batches(objs: Iterable[LogObject]) -> Iterator[Batch]:
+def contents(source: Any, objs: Iterable[LogObject]) -> Iterator[Content]:
+    """Each object with what a worker needs to scan it: nothing for a local file (the
+    worker opens it), else its bytes (or the OSError reading it), read here, in bulk when
+    the source can (`sources.iter_contents`: remote sources fetch ahead, concurrently).
+    From the first non-local object on, every object is read here."""
+    pending = iter(objs)
+    for obj in pending:
+        if obj.path is None:
+            yield from iter_contents(source, itertools.chain([obj], pending))
+            return
+        yield obj, None
+
+
+def batches(items: Iterable[Content]) -> Iterator[Batch]:
     """Consecutive files of one stream, up to `BATCH_BYTES` stored or `BATCH_FILES` files."""
     batch: Batch = []
     size, stream = 0, None
-    for obj in objs:
+    for item in items:
+        obj = item[0]
         obj_stream = delivery_of(obj.key).stream
         if batch and (
             obj_stream != stream or size + obj.size > BATCH_BYTES or len(batch) >= BATCH_FILES
         ):
             yield batch
             batch, size = [], 0
-        batch.append(obj)
+        batch.append(item)
         size += obj.size
         stream = obj_stream
     if batch:
@@ -123,12 +144,9 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def read_tasks(source: Any, batch: Batch, query: ScanQuery) -> list[FileTask]:
-    """The `scan_batch` tasks of a batch: local files are opened by whoever scans them,
-    the others are read here, together when the source can (concurrent GETs from S3)."""
-    remote = [obj for obj in batch if obj.path is None]
-    contents = dict(iter_contents(source, remote)) if remote else {}
-    return [file_task(obj, query, contents.get(obj)) for obj in batch]
+def file_tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+    """The `scan_batch` tasks of a batch whose contents are read (or local)."""
+    return [task_for(obj, data, query) for obj, data in batch]
 
 
 def run(
@@ -139,34 +157,36 @@ def run(
     *,
     workers: int | None = None,
     on_file: Progress | None = None,
+    work: Work = scan_batch,
     engine: Engine | None = None,
 ) -> None:
     """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order.
 
     `engine` None scans here, in `workers` processes; otherwise the engine runs the batches.
     """
-    pending = batches(objs)
     if engine is not None:
-        with no_gc(), closing(engine.results(source, pending, query)) as results:
+        unread = batches((obj, None) for obj in objs)
+        with no_gc(), closing(engine.results(source, unread, query)) as results:
             for batch, result in results:
                 _done(batch, result, fold, on_file)
         return
     workers = default_workers() if workers is None else max(1, workers)
+    pending = batches(contents(source, objs))
     head: list[Batch] = []
     stored = 0
     if workers > 1:
         for batch in pending:
             head.append(batch)
-            stored += sum(obj.size for obj in batch)
+            stored += sum(obj.size for obj, _ in batch)
             if stored >= PARALLEL_MIN_BYTES:
                 break
     ahead = iter(head)
     with no_gc():
         if workers > 1 and stored >= PARALLEL_MIN_BYTES:
-            _parallel(source, _chain(ahead, pending), query, fold, workers, on_file)
+            _parallel(_chain(ahead, pending), query, fold, workers, on_file, work)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, scan_batch(query, read_tasks(source, batch, query)), fold, on_file)
+                _done(batch, work(query, file_tasks(batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -174,26 +194,27 @@ def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
     yield from rest
 
 
-def _done(batch: Batch, result: BatchResult, fold: Fold, on_file: Progress | None) -> None:
-    fold(batch, result)
+def _done(batch: Batch, result: Any, fold: Fold, on_file: Progress | None) -> None:
+    objs = [obj for obj, _ in batch]
+    fold(objs, result)
     if on_file is not None:
-        for obj in batch:
+        for obj in objs:
             on_file(obj)
 
 
 def _parallel(
-    source: Any,
     pending: Iterator[Batch],
     query: ScanQuery,
     fold: Fold,
     workers: int,
     on_file: Progress | None,
+    work: Work,
 ) -> None:
     pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init)
-    flight: deque[tuple[Batch, Future[BatchResult]]] = deque()
+    flight: deque[tuple[Batch, Future[Any]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(scan_batch, query, read_tasks(source, batch, query))))
+            flight.append((batch, pool.submit(work, query, file_tasks(batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)

@@ -102,7 +102,8 @@ class IngestReport:
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
 
@@ -110,20 +111,25 @@ def _connect(path: Path) -> sqlite3.Connection:
 class UsageIndex:
     """One SQLite file holding the usage of every indexed trail folder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open (`create`: and make) the index at `path`; readers never write to it, so a
+        job can read while `policygen index` adds files."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.db = _connect(path)
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version != SCHEMA_VERSION and not (create and version == 0):
+            self.db.close()
             raise IndexUnusable(f"{path}: index schema {version}, expected {SCHEMA_VERSION}")
-        self.db.executescript(SCHEMA)
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if create:
+            self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
     def existing(cls, path: Path) -> UsageIndex | None:
-        """The index at `path` if there is one (jobs never create it)."""
-        return cls(path) if path.is_file() else None
+        """The index at `path` if there is one, opened to read (jobs never create it)."""
+        return cls(path, create=False) if path.is_file() else None
 
     def close(self) -> None:
         self.db.close()

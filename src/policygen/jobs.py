@@ -98,8 +98,8 @@ def generate(
     locations: Mapping[str, str],
     options: AnalysisOptions,
     on_file: Callable[[LogObject], None] | None = None,
-    data_dir: Path | None = None,
     aws: AwsSettings | None = None,
+    data_dir: Path | None = None,
     engine: Engine | None = None,
 ) -> Analysis:
     """Scan the job's trails (or read the usage index in `data_dir` when it covers the
@@ -179,8 +179,8 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
             config.trails,
             config.options,
             watch,
-            Path(config.db_path).parent,
             config.aws,
+            Path(config.db_path).parent,
             config.engine,
         )
     except JobCanceled:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -93,8 +94,10 @@ def account_of(key: str) -> str | None:
     return folders[-1] if folders else None
 
 
+@lru_cache(maxsize=1 << 16)
 def delivery_of(key: str) -> Delivery:
-    """The stream and delivery time of a file, from its CloudTrail file name."""
+    """The stream and delivery time of a file, from its CloudTrail file name (cached: a
+    scan asks for each file when batching, reading and folding)."""
     match = LOG_NAME_RE.search(key)
     if match is None:
         return Delivery("", None)

@@ -30,8 +30,10 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +178,7 @@ class _Wave:
 
 
 def _stored(batch: Batch) -> int:
-    return sum(obj.size for obj in batch)
+    return sum(obj.size for obj, _ in batch)
 
 
 def waves(batches: Iterable[Batch], tasks: int, partition_bytes: int) -> Iterator[list[Task]]:
@@ -219,11 +221,16 @@ def _run_wave(context: Any, group: str, shared: Any, wave: list[Task]) -> list[A
 
 
 def scan_task(shared: Any, task: Task) -> list[BatchResult] | ExecutorError:
-    """On an executor: scan each batch of the task, reading its files from the source."""
+    """On an executor: scan each batch of the task. Local files are opened by the scanner;
+    the others are read from the source, the whole task's in one go (S3: concurrently)."""
     source, query = shared.value
+    objs = (obj for batch in task for obj, _ in batch)
     try:
-        with fanout.no_gc():
-            return [scan_batch(query, fanout.read_tasks(source, batch, query)) for batch in task]
+        with fanout.no_gc(), closing(fanout.contents(source, objs)) as read:
+            return [
+                scan_batch(query, fanout.file_tasks(list(islice(read, len(batch))), query))
+                for batch in task
+            ]
     except Exception as exc:  # sent back, so that the driver raises it as it is
         return ExecutorError.of(exc)
 

@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""policygen's scan benchmarks, in one command: `.venv/bin/python benchmarks/run.py --size 1GB`.
+
+On one synthetic trail (written once by `policygen.synth` into benchmarks/.corpus/ and
+reused), with its files in the page cache, each case runs in a fresh process:
+
+- decompress-Nw: read + gunzip only, with the scanner's isal function and process fan-out:
+  the ceiling;
+- one-Nw: a one-principal scan (the role below), as `generate` runs it (`--no-index`);
+- all-Nw: one pass for every principal;
+- index-build: `policygen index` over the whole trail;
+- index-query: `policygen generate` for every principal with the index built (the slowest
+  is reported), as a whole CLI process;
+- cli-one: `policygen generate` for the role, no index, as a whole CLI process;
+- trailscraper: `trailscraper select --filter-assumed-role-arn ... | trailscraper generate`
+  (0.10.0, in its own virtual environment benchmarks/.venv-trailscraper, installed on first
+  use; --no-trailscraper skips it).
+
+Throughput is MB/s of uncompressed JSON the case read (the role's account only, for a
+one-principal job); the end-to-end comparison with trailscraper is by time on the same
+question. Peak RSS counts every process of a case: the case's own peak plus, for each
+worker, the largest worker's peak (an upper bound). The machine is shared, so cases run
+in rounds, interleaved, and the fastest run of each is kept; ratios are taken between
+cases of the same run. Results go to benchmarks/results.json and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ROLE = "arn:aws:iam::111122223333:role/app/deployer"
+START, END = "2026-01-04T00:00:00Z", "2026-01-09T00:00:00Z"
+TRAILSCRAPER = "trailscraper==0.10.0"
+MB = 1_000_000
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _peak_rss(workers: int) -> int:
+    """Bytes: this process's peak, plus `workers` times its largest child's peak."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + workers * child) * 1024
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _corpus_source(corpus: Path) -> Any:
+    from policygen.sources import LocalFolder
+
+    return LocalFolder(corpus)
+
+
+def case_decompress(corpus: Path, workers: int, account: str | None) -> dict[str, Any]:
+    from policygen import fanout
+    from policygen.scanner import ScanQuery, decompress_batch
+    from policygen.sources import Selection
+    from policygen.timeutil import parse_time
+
+    source = _corpus_source(corpus)
+    accounts = frozenset({account}) if account else None
+    selection = Selection(parse_time(START), parse_time(END), accounts=accounts)
+    total = [0]
+    query = ScanQuery(None, START, END)
+    fanout.run(
+        source,
+        source.list_objects(selection),
+        query,
+        lambda _batch, size: total.__setitem__(0, total[0] + size),
+        workers=workers,
+        work=decompress_batch,
+    )
+    return {"bytes": total[0]}
+
+
+def case_one(corpus: Path, workers: int, role: str) -> dict[str, Any]:
+    from policygen.arns import Principal
+    from policygen.engine import collect_usage
+    from policygen.sources import Selection
+    from policygen.timeutil import parse_time
+
+    principal = Principal.parse(role)
+    selection = Selection(
+        parse_time(START), parse_time(END), accounts=frozenset({principal.account})
+    )
+    usage = collect_usage(
+        principal,
+        _corpus_source(corpus),
+        selection,
+        workers=workers,
+        use_index=False,
+        observe="passed",
+    )
+    return {"bytes": usage.stats.bytes_read, "calls": sum(s.count for s in usage.calls.values())}
+
+
+def case_all(corpus: Path, workers: int) -> dict[str, Any]:
+    from policygen.scanner import scan
+    from policygen.sources import Selection
+    from policygen.timeutil import parse_time
+
+    found = scan(
+        _corpus_source(corpus),
+        Selection(parse_time(START), parse_time(END)),
+        None,
+        workers=workers,
+        observe="passed",
+    )
+    stats = next(iter(found.values())).stats
+    return {"bytes": stats.bytes_read, "principals": len(found)}
+
+
+def case_index_build(corpus: Path, workers: int, home: Path) -> dict[str, Any]:
+    from policygen.index import UsageIndex
+    from policygen.paths import index_path
+
+    path = index_path(home)
+    path.unlink(missing_ok=True)
+    with UsageIndex(path) as index:
+        report = index.ingest(corpus, workers=workers)
+    return {"bytes": report.stats.bytes_read, "index_bytes": path.stat().st_size}
+
+
+def case_trailscraper(corpus: Path, role: str, venv: Path) -> dict[str, Any]:
+    tool = str(venv / "bin" / "trailscraper")
+    window = ["--from", START, "--to", END]
+    select = [tool, "select", "--log-dir", str(corpus), *window, "--filter-assumed-role-arn", role]
+    with tempfile.TemporaryFile() as out:
+        first = subprocess.Popen(select, stdout=subprocess.PIPE)
+        second = subprocess.Popen([tool, "generate"], stdin=first.stdout, stdout=out)
+        assert first.stdout is not None
+        first.stdout.close()
+        rss = 0
+        for process in (first, second):
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            rss += usage.ru_maxrss * 1024
+        if first.returncode or second.returncode:
+            raise RuntimeError(f"trailscraper failed: {first.returncode}, {second.returncode}")
+        out.seek(0)
+        policy = json.loads(out.read() or b"{}")
+    actions = {a for s in policy.get("Statement", []) for a in _as_list(s.get("Action"))}
+    return {"peak_rss": rss, "actions": len(actions)}
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def case_cli(args: list[str], home: Path | None) -> dict[str, Any]:
+    """A whole `policygen` command in this (fresh) process, as a user runs it."""
+    from policygen.cli import main
+
+    env_home = {"POLICYGEN_HOME": str(home)} if home else {}
+    os.environ.update(env_home)
+    try:
+        main(args)
+    except SystemExit as exit_:
+        if exit_.code:
+            raise RuntimeError(f"policygen {' '.join(args)}: exit {exit_.code}") from None
+    return {}
+
+
+def warm_up() -> None:
+    """What every policygen process pays once before its first file: imports, the IAM
+    catalogue and botocore's endpoint index. Scan cases leave it out (the end-to-end `cli`
+    cases include it): they measure throughput."""
+    import policygen.engine  # noqa: F401
+    from policygen import catalogue, mapping, observe
+
+    catalogue.version()
+    observe.wants("sts.amazonaws.com", "GetCallerIdentity")
+    mapping.iam_prefix("warm-up.amazonaws.com")
+
+
+def run_case(options: argparse.Namespace) -> None:
+    """Child mode: run one case and print its measurement as one JSON line."""
+    corpus, workers = Path(options.corpus), options.workers
+    if options.case not in ("cli", "trailscraper"):
+        warm_up()
+    began, cpu = time.perf_counter(), _cpu()
+    name = options.case
+    if name == "decompress":
+        found = case_decompress(corpus, workers, options.account)
+    elif name == "one":
+        found = case_one(corpus, workers, options.role)
+    elif name == "all":
+        found = case_all(corpus, workers)
+    elif name == "index-build":
+        found = case_index_build(corpus, workers, Path(options.home))
+    elif name == "trailscraper":
+        found = case_trailscraper(corpus, options.role, Path(options.trailscraper))
+    elif name == "cli":
+        found = case_cli(options.cli_args, Path(options.home) if options.home else None)
+    else:
+        raise SystemExit(f"unknown case {name}")
+    found.setdefault("peak_rss", _peak_rss(workers))
+    found["seconds"] = time.perf_counter() - began
+    found["cpu_seconds"] = _cpu() - cpu
+    sys.stdout.write(json.dumps(found) + "\n")
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+@dataclass
+class Case:
+    """One measured case: how to run it, and its runs."""
+
+    name: str
+    argv: list[str]
+    workers: int = 1
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def best(self) -> dict[str, Any]:
+        return min(self.runs, key=lambda run: run["seconds"])
+
+
+def ensure_corpus(corpus: Path, size: str) -> dict[str, Any]:
+    """Generate the trail once per size; reuse it afterwards."""
+    from policygen.synth import CorpusSpec, Manifest, generate_corpus, parse_size
+
+    target = parse_size(size)
+    marker = corpus / "manifest.json"
+    if marker.is_file():
+        manifest = Manifest.read(marker)
+        if manifest.params.get("target_bytes") == target:
+            return manifest.stats
+        shutil.rmtree(corpus)
+    print(f"writing a {size} synthetic trail to {corpus} ...", file=sys.stderr)
+    corpus.mkdir(parents=True, exist_ok=True)
+    return generate_corpus(corpus, CorpusSpec(target_bytes=target), workers=2).stats
+
+
+def warm(corpus: Path) -> int:
+    """Read every file once, so that every case finds them in the page cache."""
+    total = 0
+    for path in corpus.rglob("*"):
+        if path.is_file():
+            total += len(path.read_bytes())
+    return total
+
+
+def ensure_trailscraper(venv: Path) -> bool:
+    """trailscraper in its own virtual environment (its pins clash with ours)."""
+    if (venv / "bin" / "trailscraper").exists():
+        return True
+    print(f"installing {TRAILSCRAPER} into {venv} ...", file=sys.stderr)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, TRAILSCRAPER], check=True)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        print(f"trailscraper not installed ({exc}); skipping it", file=sys.stderr)
+        return False
+    return True
+
+
+def measure(case: Case) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *case.argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    if done.returncode:
+        raise RuntimeError(f"case {case.name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plan(options: argparse.Namespace, corpus: Path, venv: Path | None) -> list[Case]:
+    base = ["--corpus", str(corpus), "--role", options.role]
+    account = options.role.split(":")[4]
+    window = ["--start", START, "--end", END]
+    cases = []
+    for workers in (1, 2):
+        w = ["--workers", str(workers)]
+        ceiling = [*base, *w, "--case", "decompress", "--account", account]
+        cases.append(Case(f"decompress-{workers}w", ceiling, workers))
+        cases.append(Case(f"one-{workers}w", [*base, *w, "--case", "one"], workers))
+    cases.append(Case("decompress-all-2w", [*base, "--workers", "2", "--case", "decompress"], 2))
+    cases.append(Case("all-2w", [*base, "--workers", "2", "--case", "all"], 2))
+    cli = ["generate", "--principal", options.role, "--logs", str(corpus), *window, "--no-progress"]
+    cases.append(
+        Case("cli-one", [*base, "--workers", "2", "--case", "cli", "--", *cli, "--no-index"], 2)
+    )
+    if venv is not None:
+        other = [*base, "--case", "trailscraper", "--trailscraper", str(venv)]
+        cases.append(Case("trailscraper", other, 0))
+    return cases
+
+
+def index_queries(corpus: Path, home: Path) -> tuple[Case, Case]:
+    """Build the index, then time `generate` for every principal from it."""
+    from policygen.synth import Manifest
+
+    base = ["--corpus", str(corpus), "--home", str(home)]
+    build = Case("index-build", [*base, "--workers", "2", "--case", "index-build"], 2)
+    build.runs.append(measure(build))
+    query = Case("index-query", [], 1)
+    for described in Manifest.read(corpus / "manifest.json").principals:
+        cli = ["generate", "--principal", described["arn"], "--logs", str(corpus), "--no-progress"]
+        query.argv = [*base, "--workers", "1", "--case", "cli", "--", *cli]
+        began = time.perf_counter()
+        run = measure(query)
+        run["wall_seconds"] = time.perf_counter() - began  # the whole process, startup included
+        run["principal"] = described["arn"]
+        query.runs.append(run)
+    return build, query
+
+
+def summarise(cases: dict[str, Case], corpus_bytes: int) -> dict[str, Any]:
+    """Throughputs and the ratios the targets are stated in."""
+    best = {name: case.best() for name, case in cases.items() if case.runs}
+
+    def mbps(name: str, over: int | None = None) -> float:
+        run = best[name]
+        return (over if over is not None else run["bytes"]) / run["seconds"] / MB
+
+    def per_cpu(name: str) -> float:
+        """MB per CPU-second, over the case's runs: what a core does, whatever the load."""
+        run = min(cases[name].runs, key=lambda r: r["cpu_seconds"])
+        return run["bytes"] / max(run["cpu_seconds"], 1e-9) / MB
+
+    figures: dict[str, Any] = {
+        name: {
+            "seconds": round(run["seconds"], 3),
+            "cpu_seconds": round(run["cpu_seconds"], 3),
+            "mb_per_s": round(mbps(name), 1) if "bytes" in run else None,
+            "peak_rss_mb": round(run["peak_rss"] / MB, 1),
+        }
+        for name, run in best.items()
+        if name != "index-query"
+    }
+    ratios: dict[str, Any] = {
+        "one_vs_decompress_1w": mbps("one-1w") / mbps("decompress-1w"),
+        "one_vs_decompress_2w": mbps("one-2w") / mbps("decompress-2w"),
+        "one_scaling_1w_to_2w": mbps("one-2w") / mbps("one-1w"),
+        "decompress_scaling_1w_to_2w": mbps("decompress-2w") / mbps("decompress-1w"),
+        "all_vs_decompress_2w": mbps("all-2w") / mbps("decompress-all-2w"),
+        "one_vs_decompress_per_cpu_second": per_cpu("one-1w") / per_cpu("decompress-1w"),
+        "all_vs_decompress_per_cpu_second": per_cpu("all-2w") / per_cpu("decompress-all-2w"),
+    }
+    if "trailscraper" in best:
+        ts = best["trailscraper"]
+        ratios["speedup_vs_trailscraper"] = ts["seconds"] / best["cli-one"]["seconds"]
+        ratios["rss_vs_trailscraper"] = best["cli-one"]["peak_rss"] / ts["peak_rss"]
+        figures["trailscraper"]["mb_per_s"] = round(corpus_bytes / ts["seconds"] / MB, 1)
+        figures["trailscraper"]["actions"] = ts.get("actions")
+    figures["cli-one"]["mb_per_s"] = round(corpus_bytes / best["cli-one"]["seconds"] / MB, 1)
+    if cases.get("index-query") and cases["index-query"].runs:
+        runs = cases["index-query"].runs
+        slowest = max(runs, key=lambda run: run["wall_seconds"])
+        figures["index-query"] = {
+            "slowest_seconds": round(slowest["wall_seconds"], 3),
+            "slowest_principal": slowest["principal"],
+            "median_seconds": round(sorted(r["wall_seconds"] for r in runs)[len(runs) // 2], 3),
+            "peak_rss_mb": round(max(r["peak_rss"] for r in runs) / MB, 1),
+        }
+    rss = [run["peak_rss"] for name, run in best.items() if name not in ("trailscraper",)]
+    ratios["max_policygen_peak_rss_mb"] = max(rss) / MB
+    return {"figures": figures, "ratios": {k: round(v, 3) for k, v in ratios.items()}}
+
+
+TARGETS = [
+    ("one-principal vs decompression, per core (1 worker)", "one_vs_decompress_1w", ">= 0.80"),
+    (
+        "the same, in MB per CPU-second (less sensitive to other load)",
+        "one_vs_decompress_per_cpu_second",
+        ">= 0.80",
+    ),
+    ("one-principal scaling, 1 -> 2 workers", "one_scaling_1w_to_2w", ">= 1.70"),
+    ("all-principals vs decompression (2 workers)", "all_vs_decompress_2w", ">= 0.45"),
+    (
+        "the same, in MB per CPU-second",
+        "all_vs_decompress_per_cpu_second",
+        ">= 0.45",
+    ),
+    (
+        "end-to-end speed-up over trailscraper (same corpus, role)",
+        "speedup_vs_trailscraper",
+        ">= 30",
+    ),
+    ("peak RSS vs trailscraper's", "rss_vs_trailscraper", "<= 0.25"),
+    ("largest peak RSS of any policygen case (MB)", "max_policygen_peak_rss_mb", "< 300"),
+]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """docs/performance.md: the latest figures and how they compare with the targets."""
+    meta, figures, ratios = result["meta"], result["figures"], result["ratios"]
+    lines = [
+        "# Performance",
+        "",
+        "Written by `benchmarks/run.py` (reproduce: `.venv/bin/python benchmarks/run.py "
+        f"--size {meta['size']}`); the raw figures are in `benchmarks/results.json`.",
+        "",
+        f"Corpus: `policygen.synth`, {meta['corpus_mb']:.0f} MB uncompressed "
+        f"({meta['files']} files, {meta['records']} records), files in the page cache. "
+        f"Role: `{meta['role']}`. Machine: {meta['machine']}, shared with other work, so "
+        "each case is the fastest of its runs and every comparison is a ratio between cases "
+        "of the same run.",
+        "",
+        "| target | measured | goal |",
+        "|---|---|---|",
+    ]
+    index = figures.get("index-query", {})
+    for label, key, goal in TARGETS:
+        value = ratios.get(key)
+        lines.append(f"| {label} | {'n/a' if value is None else value} | {goal} |")
+    if index:
+        lines.append(
+            f"| slowest `generate` of any principal with the index built (s) | "
+            f"{index['slowest_seconds']} | < 1 |"
+        )
+    lines += [
+        "",
+        "| case | seconds | CPU seconds | MB/s | peak RSS (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, figure in figures.items():
+        if name == "index-query":
+            continue
+        lines.append(
+            f"| {name} | {figure['seconds']} | {figure['cpu_seconds']} | "
+            f"{figure['mb_per_s'] if figure['mb_per_s'] is not None else ''} | "
+            f"{figure['peak_rss_mb']} |"
+        )
+    load = meta.get("load_average")
+    lines += [
+        "",
+        "MB/s is uncompressed JSON read per second of the case (for `cli-one` and "
+        "`trailscraper`, the whole corpus over the end-to-end time, for comparison). "
+        "`one-*` reads the role's account only; `decompress-*` the same files; `*-all-*` "
+        "every file. `cli-one` and `index-query` are whole `policygen generate` processes "
+        "(interpreter start, IAM catalogue and analysis included); the other policygen cases "
+        "leave out what a process pays once before its first file.",
+        "",
+        "Where the time goes: a one-principal job pays, beyond decompression, one search of "
+        "every file for the principal's ARN (CPython's `bytes.find`), the decoding of the "
+        "records that hold it (msgspec, a few microseconds each; the default role makes about "
+        "8% of its account's records in the synthetic trail) and their counting; an "
+        "all-principals pass decodes every record, which costs about as much as decompressing "
+        "it, then counts it in a short Python "
+        "loop. Peak RSS is the case's own peak plus, per worker, the largest worker's: an "
+        "upper bound, since forked workers share pages with their parent.",
+        "",
+    ]
+    if load:
+        lines += [
+            f"Load average when the run started: {load}. Every run of every case is in "
+            "`benchmarks/results.json`.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1GB", help="Uncompressed corpus size (default 1GB).")
+    parser.add_argument("--role", default=ROLE, help="Role of the one-principal cases.")
+    parser.add_argument("--rounds", type=int, default=3, help="Runs of each case (best kept).")
+    parser.add_argument("--corpus", help="Corpus folder (default benchmarks/.corpus/<size>).")
+    parser.add_argument("--results", type=Path, default=HERE / "results.json")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-trailscraper", action="store_true", help="Skip trailscraper.")
+    parser.add_argument("--no-index", action="store_true", help="Skip the index cases.")
+    parser.add_argument(
+        "--render", action="store_true", help="Only rewrite --doc from --results; measure nothing."
+    )
+    parser.add_argument(
+        "--trailscraper", default=str(HERE / ".venv-trailscraper"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--account", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("cli_args", nargs="*", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    if options.case:
+        run_case(options)
+        return 0
+    if options.render:
+        options.doc.write_text(markdown(json.loads(options.results.read_text())))
+        return 0
+    corpus = Path(options.corpus or HERE / ".corpus" / options.size.lower())
+    stats = ensure_corpus(corpus, options.size)
+    venv = Path(options.trailscraper)
+    with_trailscraper = not options.no_trailscraper and ensure_trailscraper(venv)
+    warm(corpus)
+    cases = {c.name: c for c in plan(options, corpus, venv if with_trailscraper else None)}
+    for round_ in range(options.rounds):
+        for case in cases.values():
+            if case.name == "trailscraper" and round_:
+                continue  # minutes per run, and far from the others: once is enough
+            print(f"round {round_ + 1}: {case.name}", file=sys.stderr)
+            case.runs.append(measure(case))
+    if not options.no_index:
+        with tempfile.TemporaryDirectory() as home:
+            build, query = index_queries(corpus, Path(home))
+        cases[build.name], cases[query.name] = build, query
+    result = summarise(cases, stats["raw_bytes"])
+    result["meta"] = {
+        "size": options.size,
+        "role": options.role,
+        "corpus_mb": stats["raw_bytes"] / MB,
+        "files": stats["log_files"],
+        "records": stats["records"],
+        "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()}",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rounds": options.rounds,
+        "load_average": " / ".join(f"{value:.1f}" for value in os.getloadavg()),
+    }
+    result["runs"] = {name: case.runs for name, case in cases.items()}
+    options.results.write_text(json.dumps(result, indent=2) + "\n")
+    options.doc.write_text(markdown(result))
+    print(json.dumps({"ratios": result["ratios"], "figures": result["figures"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

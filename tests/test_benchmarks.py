@@ -1,0 +1,44 @@
+"""The benchmark harness still runs (tiny corpus; trailscraper only if it is installed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "benchmarks" / "run.py"
+TRAILSCRAPER = ROOT / "benchmarks" / ".venv-trailscraper" / "bin" / "trailscraper"
+
+
+@pytest.mark.slow
+def test_benchmark_harness_smoke(tmp_path: Path) -> None:
+    results, doc = tmp_path / "results.json", tmp_path / "performance.md"
+    args = [
+        sys.executable,
+        str(HARNESS),
+        "--size",
+        "2MB",
+        "--rounds",
+        "1",
+        "--corpus",
+        str(tmp_path / "corpus"),
+        "--results",
+        str(results),
+        "--doc",
+        str(doc),
+    ]
+    if not TRAILSCRAPER.exists():
+        args.append("--no-trailscraper")
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(results.read_text())
+    for case in ("decompress-1w", "one-1w", "one-2w", "all-2w", "cli-one", "index-build"):
+        assert result["figures"][case]["seconds"] > 0, case
+        assert result["figures"][case]["peak_rss_mb"] > 0, case
+    assert result["figures"]["index-query"]["slowest_principal"].startswith("arn:aws:iam::")
+    assert set(result["ratios"]) >= {"one_vs_decompress_1w", "all_vs_decompress_2w"}
+    assert "| target | measured | goal |" in doc.read_text()
