@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from policygen import generate_policy, jobs
-from policygen.analysis import AnalysisOptions
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
@@ -77,9 +76,7 @@ class Backend:
         return self.service.start_policy_generation(params)["jobId"]
 
     def run(self, job_id: str) -> str:
-        settings = self.service.settings
-        config = jobs.WorkerConfig(str(settings.db_path), settings.trails, AnalysisOptions())
-        return jobs.run_job(config, job_id)
+        return jobs.run_job(jobs.WorkerConfig.for_settings(self.service.settings), job_id)
 
     def get(self, job_id: str, **flags: bool) -> dict[str, Any]:
         return self.service.get_generated_policy({"jobId": job_id, **flags})
@@ -403,7 +400,7 @@ def test_worker_stops_after_the_file_during_which_it_was_canceled(
 
     job = store.get(job_id)
     with pytest.raises(jobs.JobCanceled):
-        jobs.generate(job.spec, backend.service.settings.trails, AnalysisOptions(), on_file)
+        jobs.generate(job.spec, jobs.WorkerConfig.for_settings(backend.service.settings), on_file)
     assert len(read) == 1
 
 

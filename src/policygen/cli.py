@@ -16,6 +16,7 @@ import click
 
 from policygen.engine import GenerationResult, generate_policy
 from policygen.sources import LogObject
+from policygen.units import parse_size
 
 USAGE_ERROR = 2
 
@@ -91,6 +92,14 @@ def summary_lines(result: GenerationResult) -> list[str]:
     return lines
 
 
+def positive_size(text: str) -> int:
+    """A size flag (`512MiB`); ValueError (a one-line usage error) unless it is positive."""
+    size = parse_size(text)
+    if size < 1:
+        raise ValueError(f"not a positive size: {text!r}")
+    return size
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="policygen")
 def cli() -> None:
@@ -125,6 +134,12 @@ def cli() -> None:
 )
 @click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+@click.option(
+    "--max-file-bytes",
+    default="512MiB",
+    show_default=True,
+    help="Skip (and report) log files larger than this, stored or decompressed.",
+)
 def generate(
     principal: str,
     logs: Path,
@@ -137,6 +152,7 @@ def generate(
     data_events: bool,
     trail_arn: str | None,
     progress: bool | None,
+    max_file_bytes: str,
 ) -> None:
     """Generate a policy for one principal and print it as GetGeneratedPolicy's result."""
     show_progress = sys.stderr.isatty() if progress is None else progress
@@ -151,6 +167,7 @@ def generate(
             data_events=data_events,
             trail_arn=trail_arn,
             on_file=on_file,
+            max_file_bytes=positive_size(max_file_bytes),
         )
     document = result.to_api(
         placeholders=resource_placeholders, service_level=service_level_template
@@ -182,7 +199,7 @@ def synth(
     workers: int,
 ) -> None:
     """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
-    from policygen.synth import CorpusSpec, generate_corpus, parse_size
+    from policygen.synth import CorpusSpec, generate_corpus
 
     with user_errors():
         overrides = {"accounts": accounts, "regions": regions}
@@ -240,6 +257,9 @@ def synth(
 @click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
 @click.option("--data-events/--no-data-events", default=None, help="As for generate.")
 @click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+@click.option(
+    "--max-file-bytes", help="Skip log files larger than this, stored or decompressed (512MiB)."
+)
 def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
     """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
     from policygen.api.app import serve as run_server

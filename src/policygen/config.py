@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from policygen.arns import TrailArn
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES
+from policygen.units import parse_size
 
 ENV_PREFIX = "POLICYGEN_"
 #: The data directory's variable is the conventional `*_HOME`, not `POLICYGEN_DATA_DIR`.
@@ -58,6 +60,8 @@ class ServerSettings:
     data_events: bool = True
     #: seconds a request waits for a database lock held by another process.
     db_timeout: float = 5.0
+    #: largest log file read, stored or decompressed (a gzip bomb stops here).
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     @property
     def db_path(self) -> Path:
@@ -92,6 +96,12 @@ def _accounts(value: Any) -> tuple[str, ...]:
     return tuple(str(item) for item in items)
 
 
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a size such as 512MB")
+    return parse_size(value)
+
+
 def _path(value: Any) -> Path:
     return Path(str(value)).expanduser()
 
@@ -111,6 +121,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "denied": str,
     "data_events": _bool,
     "db_timeout": _float,
+    "max_file_bytes": _size,
 }
 
 
@@ -224,6 +235,8 @@ def check(settings: ServerSettings) -> None:
     for name in ("max_concurrent_jobs", "max_jobs_per_day", "retention_days", "rate_limit"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must not be negative (0 means no limit)")
+    if settings.max_file_bytes < 1:
+        raise ConfigError("max_file_bytes must be at least 1 byte")
     if settings.max_window_days <= 0 or settings.db_timeout < 0:
         raise ConfigError("max_window_days must be positive and db_timeout not negative")
     if settings.denied not in ("include", "exclude"):

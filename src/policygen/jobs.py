@@ -20,12 +20,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from policygen import catalogue
-from policygen.analysis import Analysis, AnalysisOptions, analyse
+from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
+from policygen.config import ServerSettings
 from policygen.engine import collect_usage
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES
 from policygen.sources import LocalFolder, LogObject, Selection
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
@@ -64,6 +66,19 @@ class WorkerConfig:
     trails: Mapping[str, str]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    @classmethod
+    def for_settings(cls, settings: ServerSettings) -> WorkerConfig:
+        """What the server's settings tell every worker."""
+        denied = cast(DeniedMode, settings.denied)
+        return cls(
+            str(settings.db_path),
+            dict(settings.trails),
+            AnalysisOptions(denied=denied, data_events=settings.data_events),
+            settings.db_timeout,
+            settings.max_file_bytes,
+        )
 
 
 def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
@@ -87,20 +102,19 @@ def open_trails(spec: JobSpec, locations: Mapping[str, str]) -> TrailSet:
 
 
 def generate(
-    spec: JobSpec,
-    locations: Mapping[str, str],
-    options: AnalysisOptions,
-    on_file: Callable[[LogObject], None] | None = None,
+    spec: JobSpec, config: WorkerConfig, on_file: Callable[[LogObject], None] | None = None
 ) -> Analysis:
     """Scan the job's trails and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
-    source = open_trails(spec, locations)
+    source = open_trails(spec, config.trails)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
     try:
-        usage = collect_usage(principal, source, selection, on_file=on_file)
+        usage = collect_usage(
+            principal, source, selection, on_file=on_file, max_file_bytes=config.max_file_bytes
+        )
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
-    return analyse(usage, options)
+    return analyse(usage, config.options)
 
 
 class Watch:
@@ -158,7 +172,7 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
         job = store.get(job_id)
         if job is None or job.status is not Status.IN_PROGRESS:
             return "not in progress"
-        analysis = generate(job.spec, config.trails, config.options, on_file=watch)
+        analysis = generate(job.spec, config, on_file=watch)
     except JobCanceled:
         return Status.CANCELED
     except JobInterrupted:

@@ -15,9 +15,9 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from policygen.analysis import Analysis, AnalysisOptions, DeniedMode
+from policygen.analysis import Analysis
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
@@ -63,11 +63,7 @@ class PolicyGenerationService:
         """The service with its store and worker pool, as `policygen serve` runs it."""
         store = Store(settings.db_path, timeout=settings.db_timeout)
         service = cls(settings, store)
-        denied = cast(DeniedMode, settings.denied)
-        options = AnalysisOptions(denied=denied, data_events=settings.data_events)
-        config = WorkerConfig(
-            str(settings.db_path), dict(settings.trails), options, settings.db_timeout
-        )
+        config = WorkerConfig.for_settings(settings)
         service.runner = JobRunner(config, settings.workers, service.resume_or_fail)
         return service
 
