@@ -24,9 +24,11 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     whatever is still running at the end is killed."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, data_dir: Path | None = None, **env: str) -> ServerProcess:
+    def start(
+        *args: str, data_dir: Path | None = None, auth: bool = True, **env: str
+    ) -> ServerProcess:
         folder = data_dir or tmp_path / f"data-{len(started)}"
-        server = ServerProcess(folder, *args, env=env)
+        server = ServerProcess(folder, *args, env=env, auth=auth)
         started.append(server)
         return server
 

@@ -260,13 +260,32 @@ def synth(
 @click.option(
     "--max-file-bytes", help="Skip log files larger than this, stored or decompressed (512MiB)."
 )
+@click.option(
+    "--credentials-file",
+    type=click.Path(path_type=Path),
+    help="TOML file of the access keys callers sign with (env POLICYGEN_CREDENTIALS_FILE).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=None,
+    help="Accept unsigned requests; only on a loopback address.",
+)
+@click.option("--clock-skew", type=float, help="Seconds a signature's time may be off (900).")
+@click.option(
+    "--shutdown-grace", type=float, help="Seconds SIGTERM waits for running jobs (default 30)."
+)
 def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
-    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
+    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI).
+
+    Requests must be signed (SigV4) with a key from --credentials-file, unless --no-auth.
+    """
     from policygen.api.app import serve as run_server
     from policygen.config import load_settings
 
     if not flags["allowed_accounts"]:
         flags["allowed_accounts"] = None
+    flags["auth"] = False if flags.pop("no_auth") else None
     with user_errors():
         settings = load_settings(flags, trails, config_file=config_file)
         run_server(settings)

@@ -1,8 +1,10 @@
 """The Access Analyzer backend: what Start, Get, List and Cancel mean, apart from the wire.
 
-Operations take the validated input of `api.protocol.parse_request` and return the output
-shape's members as Python values (the protocol serialises them). Rules AWS leaves open
-follow aws-policy-generation.md §7; docs/server.md lists them.
+Operations take the validated input of `api.protocol.parse_request` and the caller's
+account (from its verified access key; None when authentication is off), and return the
+output shape's members as Python values (the protocol serialises them). A caller sees only
+its own account's jobs (§7 #6). Rules AWS leaves open follow aws-policy-generation.md §7;
+docs/server.md lists them.
 """
 
 from __future__ import annotations
@@ -99,13 +101,18 @@ class PolicyGenerationService:
 
     # --- operations ------------------------------------------------------------------
 
-    def start_policy_generation(self, params: Params) -> dict[str, Any]:
+    def start_policy_generation(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """Record a job and hand it to the workers; a retried clientToken returns its job.
 
         Token lookup, quota checks and the insert share one write transaction, so two
         concurrent Starts cannot both pass a limit or both use a token.
         """
         principal = Principal.parse(params["policyGenerationDetails"]["principalArn"])
+        if caller is not None and principal.account != caller:
+            raise AccessDeniedError(
+                f"The caller's account {caller} cannot generate policies for principals of "
+                f"account {principal.account}."
+            )
         self._check_account(principal.account)
         token = params.get("clientToken")
         fingerprint = request_fingerprint(params)
@@ -133,9 +140,9 @@ class PolicyGenerationService:
             self.runner.submit(job.job_id)
         return {"jobId": job.job_id}
 
-    def get_generated_policy(self, params: Params) -> dict[str, Any]:
+    def get_generated_policy(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """The job's details and its policy, rendered now the way the flags ask."""
-        job = self._job(params["jobId"], with_analysis=True)
+        job = self._job(params["jobId"], caller, with_analysis=True)
         return {
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
@@ -145,14 +152,15 @@ class PolicyGenerationService:
             ),
         }
 
-    def list_policy_generations(self, params: Params) -> dict[str, Any]:
-        """Jobs newest first, optionally for one principal, a page at a time."""
+    def list_policy_generations(self, params: Params, caller: str | None = None) -> dict[str, Any]:
+        """The caller's jobs newest first, optionally for one principal, a page at a time."""
         principal_arn = params.get("principalArn")
         if principal_arn is not None:
             self._check_account(Principal.parse(principal_arn).account)
         limit = min(params.get("maxResults", DEFAULT_MAX_RESULTS), MAX_MAX_RESULTS)
         before = decode_token(params["nextToken"], principal_arn) if "nextToken" in params else None
         jobs = self.store.page(
+            account=caller,
             principal_arn=principal_arn,
             before_seq=before,
             since=self._retention_cutoff(),
@@ -163,9 +171,9 @@ class PolicyGenerationService:
             result["nextToken"] = encode_token(jobs[limit - 1].seq, principal_arn)
         return result
 
-    def cancel_policy_generation(self, params: Params) -> dict[str, Any]:
+    def cancel_policy_generation(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """Cancel a job in progress; a finished job is left as it is (a 200 no-op)."""
-        job = self._job(params["jobId"])
+        job = self._job(params["jobId"], caller)
         if self.store.finish(job.job_id, Status.CANCELED, self.clock()):
             log.info("job %s canceled", job.job_id)
         return {}
@@ -188,11 +196,16 @@ class PolicyGenerationService:
         days = self.settings.retention_days
         return self.clock() - timedelta(days=days) if days else None
 
-    def _job(self, job_id: str, *, with_analysis: bool = False) -> Job:
-        """A visible job, or the ValidationException AWS SDKs model for a bad id (§7 #1)."""
+    def _job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> Job:
+        """A job the caller may see, or the ValidationException AWS SDKs model for a bad id
+        (§7 #1): another account's job is as unknown as one that never existed (§7 #6)."""
         job = self.store.get(job_id, with_analysis=with_analysis)
         cutoff = self._retention_cutoff()
-        if job is None or (cutoff is not None and job.started_on < cutoff):
+        if (
+            job is None
+            or (cutoff is not None and job.started_on < cutoff)
+            or (caller is not None and job.account != caller)
+        ):
             raise ValidationError(
                 f"No policy generation job with id {job_id!r}.",
                 fields=[("jobId", "No such job (unknown, or older than the retention period)")],

@@ -48,6 +48,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_account_started ON jobs (account, started_on);
     CREATE INDEX jobs_principal ON jobs (principal_arn, seq);
     """,
+    # 2: List is per caller's account once requests are authenticated.
+    """
+    CREATE INDEX jobs_account_seq ON jobs (account, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 DEFAULT_TIMEOUT = 5.0
@@ -276,9 +280,15 @@ class Store:
         before_seq: int | None,
         since: datetime | None,
         limit: int,
+        account: str | None = None,
     ) -> list[Job]:
-        """Up to `limit` jobs, newest first, older than the cursor `before_seq`."""
-        clauses, params = ["1 = 1"], []
+        """Up to `limit` jobs (of `account`, if given), newest first, older than the cursor
+        `before_seq`."""
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if account is not None:
+            clauses.append("account = ?")
+            params.append(account)
         if principal_arn is not None:
             clauses.append("principal_arn = ?")
             params.append(principal_arn)

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from policygen.api.errors import FieldProblem, ServiceError, ValidationError
+from policygen.api.errors import CommonError, FieldProblem, ServiceError, ValidationError
 from policygen.timeutil import format_time, parse_time
 
 SERVICE_NAME = "accessanalyzer"
@@ -332,10 +332,18 @@ def response(operation_model: OperationModel, data: Mapping[str, Any]) -> WireRe
 
 
 def error_response(error: ServiceError) -> WireResponse:
-    """The error as AWS sends it: the model's status, `x-amzn-ErrorType`, members in JSON."""
-    shape = service_model().shape_for(error.code)
-    headers, body = serialize(shape, error.members)
-    status = shape.metadata["error"]["httpStatusCode"]
+    """The error as AWS sends it: the model's status, `x-amzn-ErrorType`, members in JSON.
+
+    A common error (in no model) is sent with its own status and just a `message`.
+    """
+    if isinstance(error, CommonError):
+        headers: dict[str, str] = {}
+        body = json.dumps({"message": error.message}).encode()
+        status = error.status
+    else:
+        shape = service_model().shape_for(error.code)
+        headers, body = serialize(shape, error.members)
+        status = shape.metadata["error"]["httpStatusCode"]
     return WireResponse(
         status, {"Content-Type": CONTENT_TYPE, ERROR_TYPE_HEADER: error.code, **headers}, body
     )
