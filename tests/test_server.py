@@ -51,6 +51,7 @@ def policygen_generate(principal: str, logs: Path, trail_arn: str, *flags: str) 
         [
             *(sys.executable, "-m", "policygen", "generate", "--principal", principal),
             *("--logs", str(logs), "--start", START, "--end", END, "--trail-arn", trail_arn),
+            "--aws-compatible",  # the API is AWS-exact by default; the CLI is not
             *flags,
         ],
         capture_output=True,

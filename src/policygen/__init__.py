@@ -11,7 +11,7 @@ The public API is small:
 from policygen.analysis import Analysis, AnalysisOptions, analyse
 from policygen.arns import Principal
 from policygen.engine import GenerationResult, generate_policy
-from policygen.policy import render_policies
+from policygen.policy import RenderOptions, render_policies
 from policygen.sources import LocalFolder, Selection, TrailSource
 from policygen.usage import Usage
 
@@ -21,6 +21,7 @@ __all__ = [
     "GenerationResult",
     "LocalFolder",
     "Principal",
+    "RenderOptions",
     "Selection",
     "TrailSource",
     "Usage",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from policygen import catalogue, mapping
-from policygen.usage import CallKey, CallStats, ScanStats, Usage
+from policygen import catalogue, mapping, resources
+from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage, join_prefix
 
 DeniedMode = Literal["include", "exclude"]
 
@@ -37,10 +37,27 @@ class ActionUse:
     example_event_id: str = ""
     denied_count: int = 0
     events: list[str] = field(default_factory=list)  # "eventSource:eventName"
+    #: observed resources by resource type of this action (`policygen.resources`).
+    arns: dict[str, list[str]] = field(default_factory=dict)
+    #: common prefix of resources seen but not kept (None: all kept).
+    arn_overflow: str | None = None
+    #: calls whose resources of this action's types could not be derived.
+    unresolved: int = 0
 
     @property
     def denied_only(self) -> bool:
         return self.count > 0 and self.denied_count == self.count
+
+    def observe(self, action: str, observed: Observed, known: set[str]) -> None:
+        """Take in the resources one kind of call named, those of types `action` takes
+        (IAM names resolved against the `known` full ARNs)."""
+        by_type = resources.classify(action, resources.resolve_names(observed.arns, known))
+        for resource_type, arns in by_type.items():
+            kept = set(self.arns.get(resource_type, ())) | set(arns)
+            self.arns[resource_type] = sorted(kept)
+        self.arns = dict(sorted(self.arns.items()))
+        self.arn_overflow = join_prefix(self.arn_overflow, observed.arn_overflow)
+        self.unresolved += observed.unresolved if by_type else observed.calls
 
     def add(self, key: CallKey, stats: CallStats) -> None:
         merged = CallStats(self.count, self.first, self.last, self.example_event_id)
@@ -53,6 +70,21 @@ class ActionUse:
         if event not in self.events:
             self.events.append(event)
             self.events.sort()
+
+
+@dataclass(slots=True)
+class PassRoleUse(ActionUse):
+    """`iam:PassRole` to one service, inferred from request parameters: the roles (or EC2
+    instance profiles, whose role cannot be named offline) and the calls that passed them."""
+
+    roles: list[str] = field(default_factory=list)
+    #: common prefix of roles seen but not kept (None: all kept).
+    overflow: str | None = None
+
+    def take(self, key: CallKey, observed: Observed, service: str) -> None:
+        self.add(key, observed.pass_calls)
+        self.roles = sorted(set(self.roles) | observed.passed.get(service, set()))
+        self.overflow = join_prefix(self.overflow, observed.pass_overflow.get(service))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +107,8 @@ class Analysis:
     unmapped: list[UnmappedCall] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
     catalogue_version: str = ""
+    #: inferred `iam:PassRole`, by the service principal the role was passed to.
+    passed_roles: dict[str, PassRoleUse] = field(default_factory=dict)
 
     @property
     def service_level_prefixes(self) -> list[str]:
@@ -118,6 +152,7 @@ class Analysis:
             [UnmappedCall(**u) for u in data["unmapped"]],
             scan_stats,
             data.get("catalogue_version", ""),
+            {s: PassRoleUse(**use) for s, use in data.get("passed_roles", {}).items()},
         )
 
 
@@ -127,12 +162,24 @@ def _counts(key: CallKey, options: AnalysisOptions) -> bool:
     return options.data_events or not key.data_event
 
 
+def known_arns(usage: Usage) -> set[str]:
+    """Every full ARN the usage saw (resources, passed roles, the principal itself): what
+    IAM names seen without their path are resolved against."""
+    known = {usage.principal_arn}
+    for observed in usage.observed.values():
+        known.update(observed.arns)
+        for roles in observed.passed.values():
+            known.update(roles)
+    return known
+
+
 def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
     """Map every call in `usage` to IAM actions under `options`."""
     options = options or AnalysisOptions()
     result = Analysis(usage.principal_arn, stats=usage.stats)
     result.catalogue_version = catalogue.version()
     unmapped: dict[tuple[str, str], UnmappedCall] = {}
+    known = known_arns(usage)
     for key, stats in usage.calls.items():
         if not _counts(key, options):
             continue
@@ -143,8 +190,16 @@ def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
             count = stats.count + (previous.count if previous else 0)
             unmapped[ident] = UnmappedCall(*ident, mapped.prefix, count, mapped.reason)
             continue
+        observed = usage.observed.get(key)
         for action in mapped.actions:
-            result.actions.setdefault(action, ActionUse()).add(key, stats)
+            use = result.actions.setdefault(action, ActionUse())
+            use.add(key, stats)
+            if observed is not None:
+                use.observe(action, observed, known)
+        if observed is not None:
+            for service in observed.passed:
+                result.passed_roles.setdefault(service, PassRoleUse()).take(key, observed, service)
     result.actions = dict(sorted(result.actions.items()))
+    result.passed_roles = dict(sorted(result.passed_roles.items()))
     result.unmapped = [unmapped[k] for k in sorted(unmapped)]
     return result

@@ -6,15 +6,20 @@ traceback), 1 an unexpected failure.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
+from policygen import report
 from policygen.engine import GenerationResult, generate_policy
+from policygen.policy import RenderOptions
+from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.sources import LogObject
 from policygen.units import parse_size
 
@@ -106,73 +111,178 @@ def cli() -> None:
     """Least-privilege IAM policies from CloudTrail logs (IAM Access Analyzer compatible)."""
 
 
-@cli.command()
-@click.option("--principal", required=True, help="IAM user or role ARN to generate for.")
-@click.option(
-    "--logs",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one log file.",
-)
-@click.option("--start", help="ISO 8601 start of the window (default: 90 days before --end).")
-@click.option("--end", help="ISO 8601 end of the window (default: now).")
-@click.option("--region", "regions", multiple=True, help="Region to read; repeatable.")
-@click.option("--resource-placeholders", is_flag=True, help="ARN placeholders instead of '*'.")
-@click.option("--service-level-template", is_flag=True, help="Add service:* for unmapped services.")
-@click.option(
-    "--denied",
-    type=click.Choice(["include", "exclude"]),
-    default="include",
-    show_default=True,
-    help="Whether calls refused by IAM count (AWS includes them).",
-)
-@click.option(
-    "--data-events/--no-data-events",
-    default=True,
-    show_default=True,
-    help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
-)
-@click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
-@click.option(
-    "--max-file-bytes",
-    default="512MiB",
-    show_default=True,
-    help="Skip (and report) log files larger than this, stored or decompressed.",
-)
-def generate(
-    principal: str,
-    logs: Path,
-    start: str | None,
-    end: str | None,
-    regions: tuple[str, ...],
-    resource_placeholders: bool,
-    service_level_template: bool,
-    denied: str,
-    data_events: bool,
-    trail_arn: str | None,
-    progress: bool | None,
-    max_file_bytes: str,
-) -> None:
-    """Generate a policy for one principal and print it as GetGeneratedPolicy's result."""
+def scan_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that say which calls to read, shared by `generate` and `explain`."""
+    options = [
+        click.option("--principal", required=True, help="IAM user or role ARN to generate for."),
+        click.option(
+            "--logs",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Folder of CloudTrail logs (the S3 layout, searched recursively) or one file.",
+        ),
+        click.option(
+            "--start", help="ISO 8601 start of the window (default: 90 days before --end)."
+        ),
+        click.option("--end", help="ISO 8601 end of the window (default: now)."),
+        click.option("--region", "regions", multiple=True, help="Region to read; repeatable."),
+        click.option(
+            "--denied",
+            type=click.Choice(["include", "exclude"]),
+            default="include",
+            show_default=True,
+            help="Whether calls refused by IAM count (AWS includes them).",
+        ),
+        click.option(
+            "--data-events/--no-data-events",
+            default=True,
+            show_default=True,
+            help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
+        ),
+        click.option("--trail-arn", help="Trail ARN to echo in cloudTrailProperties."),
+        click.option("--progress/--no-progress", default=None, help="Progress bar on stderr."),
+        click.option(
+            "--max-file-bytes",
+            default="512MiB",
+            show_default=True,
+            help="Skip (and report) log files larger than this, stored or decompressed.",
+        ),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def run_scan(scan: dict[str, Any]) -> GenerationResult:
+    """Generate from the shared scan options; input errors become exit code 2."""
+    progress = scan.pop("progress")
     show_progress = sys.stderr.isatty() if progress is None else progress
     with user_errors(), progress_bar(show_progress) as on_file:
-        result = generate_policy(
-            principal,
-            logs,
-            start=start,
-            end=end,
-            regions=regions or None,
-            denied=denied,  # type: ignore[arg-type]
-            data_events=data_events,
-            trail_arn=trail_arn,
+        return generate_policy(
+            scan.pop("principal"),
+            scan.pop("logs"),
+            regions=scan.pop("regions") or None,
             on_file=on_file,
-            max_file_bytes=positive_size(max_file_bytes),
+            max_file_bytes=positive_size(scan.pop("max_file_bytes")),
+            **scan,
         )
-    document = result.to_api(
-        placeholders=resource_placeholders, service_level=service_level_template
+
+
+def choose_render_options(
+    *,
+    resources: str | None,
+    resource_placeholders: bool,
+    service_level_template: bool,
+    pass_role: bool | None,
+    dependent_actions: bool,
+    aws_compatible: bool,
+    max_arns: int,
+) -> RenderOptions:
+    """The rendering the `generate` flags ask for; contradictory flags are input errors.
+
+    Without `--aws-compatible` this is policygen's own mode (inferred PassRole on).
+    """
+    if resource_placeholders and resources not in (None, "placeholders"):
+        raise InputError(f"--resource-placeholders contradicts --resources {resources}")
+    mode = resources or ("placeholders" if resource_placeholders else "star")
+    if aws_compatible:
+        extras = [
+            flag
+            for flag, on in (
+                ("--resources observed", mode == "observed"),
+                ("--pass-role", pass_role is True),
+                ("--dependent-actions", dependent_actions),
+            )
+            if on
+        ]
+        if extras:
+            raise InputError(f"--aws-compatible cannot be combined with {', '.join(extras)}")
+        return RenderOptions(resources=mode, service_level=service_level_template)
+    with user_errors():
+        return RenderOptions.policygen(
+            resources=mode,
+            service_level=service_level_template,
+            pass_role=pass_role is not False,
+            dependent_actions=dependent_actions,
+            max_arns=max_arns,
+        )
+
+
+@cli.command()
+@scan_options
+@click.option(
+    "--resources",
+    type=click.Choice(["star", "placeholders", "observed"]),
+    help="Resource: '*' (default), AWS's ARN placeholders, or the ARNs observed in the logs "
+    "(placeholders where none could be derived).",
+)
+@click.option(
+    "--resource-placeholders",
+    is_flag=True,
+    help="ARN placeholders: same as --resources placeholders.",
+)
+@click.option("--service-level-template", is_flag=True, help="Add service:* for unmapped services.")
+@click.option(
+    "--pass-role/--no-pass-role",
+    default=None,
+    help="Grant iam:PassRole on the roles the calls passed, per service (default: on).",
+)
+@click.option(
+    "--dependent-actions", is_flag=True, help="Add the IAM catalogue's dependent actions."
+)
+@click.option(
+    "--aws-compatible",
+    is_flag=True,
+    help="Exactly AWS's output: no PassRole, no Condition, no extension key.",
+)
+@click.option(
+    "--max-arns",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ARNS,
+    show_default=True,
+    help="With --resources observed: ARNs listed per statement before one wildcard.",
+)
+def generate(
+    resources: str | None,
+    resource_placeholders: bool,
+    service_level_template: bool,
+    pass_role: bool | None,
+    dependent_actions: bool,
+    aws_compatible: bool,
+    max_arns: int,
+    **scan: Any,
+) -> None:
+    """Generate a policy for one principal and print it as GetGeneratedPolicy's result.
+
+    Without --aws-compatible the result carries one extra key, "policygen": actions only
+    ever denied, inferred PassRole, dependent actions, unmapped calls, skipped files, and
+    per action the calls that caused it.
+    """
+    options = choose_render_options(
+        resources=resources,
+        resource_placeholders=resource_placeholders,
+        service_level_template=service_level_template,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        aws_compatible=aws_compatible,
+        max_arns=max_arns,
     )
+    result = run_scan(scan)
+    document = result.to_api(options)
+    if not options.aws_compatible:
+        document[report.EXTENSION_KEY] = report.extension(result.analysis, options)
     click.echo(json.dumps(document, indent=2))
+    for line in summary_lines(result):
+        click.echo(line, err=True)
+
+
+@cli.command()
+@scan_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def explain(as_json: bool, **scan: Any) -> None:
+    """For each action of the policy, the calls that caused it: count, first and last
+    time, an example eventID, and the eventSource:eventName pairs."""
+    result = run_scan(scan)
+    analysis = result.analysis
+    click.echo(report.explain_json(analysis) if as_json else report.explain_table(analysis))
     for line in summary_lines(result):
         click.echo(line, err=True)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
-from policygen.policy import render_policies
+from policygen.policy import RenderOptions, ResourceMode, render_analysis
+from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
@@ -51,34 +52,72 @@ class GenerationResult:
     end: datetime
     trails: list[TrailProperties] = field(default_factory=list)
 
-    def policies(self, *, placeholders: bool = False, service_level: bool = False) -> list[str]:
-        """The policy documents, rendered the way `GetGeneratedPolicy`'s flags ask."""
-        return render_policy_documents(
-            self.analysis, self.principal, placeholders=placeholders, service_level=service_level
-        )
+    def policies(self, options: RenderOptions | None = None, **flags: Any) -> list[str]:
+        """The policy documents, rendered as `options` (or `render_policy_documents`'s
+        keyword flags) ask; the default is AWS's exact output."""
+        return render(self.analysis, self.principal, options or render_options(**flags))
 
-    def to_api(self, *, placeholders: bool = False, service_level: bool = False) -> dict[str, Any]:
+    def to_api(self, options: RenderOptions | None = None, **flags: Any) -> dict[str, Any]:
         """`generatedPolicyResult` exactly as `GetGeneratedPolicy` returns it."""
+        options = options or render_options(**flags)
         return generated_policy_result(
             self.principal.arn,
             self.start,
             self.end,
             self.trails,
-            policies=self.policies(placeholders=placeholders, service_level=service_level),
-            complete=self.analysis.is_complete and not service_level,
+            policies=self.policies(options),
+            complete=self.analysis.is_complete and not options.service_level,
         )
 
 
-def render_policy_documents(
-    analysis: Analysis, principal: Principal, *, placeholders: bool, service_level: bool
-) -> list[str]:
-    """Render an analysis as AWS-format policy documents."""
-    return render_policies(
-        analysis.actions,
-        placeholders=placeholders,
-        partition=principal.partition,
-        service_level=analysis.service_level_prefixes if service_level else (),
+def render_options(
+    *,
+    placeholders: bool = False,
+    service_level: bool = False,
+    resources: ResourceMode | None = None,
+    pass_role: bool = False,
+    dependent_actions: bool = False,
+    max_arns: int = DEFAULT_MAX_ARNS,
+) -> RenderOptions:
+    """`RenderOptions` from flags: `placeholders` is AWS's `includeResourcePlaceholders`;
+    `resources` (star, placeholders, observed), when given, takes its place."""
+    return RenderOptions(
+        resources=resources or ("placeholders" if placeholders else "star"),
+        service_level=service_level,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        max_arns=max_arns,
     )
+
+
+def render(analysis: Analysis, principal: Principal, options: RenderOptions) -> list[str]:
+    """Render an analysis under `options`, in the principal's partition."""
+    return render_analysis(analysis, options, partition=principal.partition)
+
+
+def render_policy_documents(
+    analysis: Analysis,
+    principal: Principal,
+    *,
+    placeholders: bool = False,
+    service_level: bool = False,
+    resources: ResourceMode | None = None,
+    pass_role: bool = False,
+    dependent_actions: bool = False,
+    max_arns: int = DEFAULT_MAX_ARNS,
+) -> list[str]:
+    """Render an analysis as policy documents: the single entry point the CLI and the
+    server share. The defaults are AWS's exact output (what `GetGeneratedPolicy` returns);
+    the other keywords are policygen's extensions (see `RenderOptions`)."""
+    options = render_options(
+        placeholders=placeholders,
+        service_level=service_level,
+        resources=resources,
+        pass_role=pass_role,
+        dependent_actions=dependent_actions,
+        max_arns=max_arns,
+    )
+    return render(analysis, principal, options)
 
 
 def generated_policy_result(

@@ -43,6 +43,10 @@ class Record(msgspec.Struct, frozen=True):
     # Kept raw and decoded lazily: only the few calls whose actions depend on it pay for
     # it. (msgspec cannot put Raw in a union; an absent field reads as JSON `null`.)
     requestParameters: msgspec.Raw = NULL
+    # Resource facts (`policygen.observe`), read only for matched calls that can have any.
+    recipientAccountId: str | None = None
+    responseElements: msgspec.Raw = NULL
+    resources: msgspec.Raw = NULL
 
 
 class LogFile(msgspec.Struct):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import msgspec
 from isal import isal_zlib
 
-from policygen import mapping
+from policygen import mapping, observe
 from policygen.arns import Principal
 from policygen.records import (
     LOG_DECODER,
@@ -228,6 +228,7 @@ class Scan:
             if usage is None:
                 usage = self.usage[arn] = Usage(arn)
             usage.record(key, when, event_id)
+            observe.observe(usage, key, record)
 
     def results(self) -> dict[str, Usage]:
         """Usage per principal ARN, each carrying the scan's statistics."""

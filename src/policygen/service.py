@@ -149,6 +149,7 @@ class PolicyGenerationService:
                 job,
                 placeholders=params.get("includeResourcePlaceholders", False),
                 service_level=params.get("includeServiceLevelTemplate", False),
+                **params.get("extensions", {}),
             ),
         }
 
@@ -365,10 +366,11 @@ def job_details(job: Job) -> dict[str, Any]:
     return details
 
 
-def policy_result(job: Job, *, placeholders: bool, service_level: bool) -> dict[str, Any]:
+def policy_result(job: Job, **flags: Any) -> dict[str, Any]:
     """`generatedPolicyResult` rendered now from the stored analysis, as the CLI renders it.
 
-    Before success there are no policies and no `isComplete`, but always `properties`.
+    `flags` are `GenerationResult.to_api`'s: AWS's two and policygen's extensions. Before
+    success there are no policies and no `isComplete`, but always `properties`.
     """
     spec = job.spec
     if job.status is Status.SUCCEEDED and job.analysis is not None:
@@ -379,7 +381,7 @@ def policy_result(job: Job, *, placeholders: bool, service_level: bool) -> dict[
             spec.end,
             list(spec.trails),
         )
-        return result.to_api(placeholders=placeholders, service_level=service_level)
+        return result.to_api(**flags)
     return generated_policy_result(
         spec.principal_arn, spec.start, spec.end, spec.trails, policies=None, complete=None
     )

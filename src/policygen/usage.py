@@ -8,8 +8,11 @@ index) can be mapped and rendered in every mode without reading the logs again.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+from policygen.params import common_prefix
 
 Outcome = Literal["ok", "denied", "error"]
 
@@ -121,6 +124,115 @@ class ScanStats:
         self.skipped[path] = reason
 
 
+#: ARNs (and passed roles) kept per kind of call; beyond it only their common prefix is kept.
+MAX_OBSERVED = 100
+
+
+def join_prefix(a: str | None, b: str | None) -> str | None:
+    """The common prefix of two overflow prefixes, where None means "nothing overflowed"."""
+    if a is None or b is None:
+        return b if a is None else a
+    return common_prefix([a, b])
+
+
+def _bounded_add(kept: set[str], new: Iterable[str], overflow: str | None) -> str | None:
+    """Add `new` to `kept` up to `MAX_OBSERVED`; returns the common prefix of what did not
+    fit (joined with the previous `overflow`), so a wildcard can still cover everything."""
+    for value in new:
+        if value in kept:
+            continue
+        if len(kept) < MAX_OBSERVED:
+            kept.add(value)
+        elif overflow is None or not value.startswith(overflow):
+            overflow = join_prefix(overflow, value)
+    return overflow
+
+
+@dataclass(slots=True)
+class Observed:
+    """Resource facts seen in the calls of one kind: CloudTrail facts, no IAM resource types.
+
+    `arns` are the resources the calls named (from `resources[]`, `requestParameters`,
+    `responseElements`); `unresolved` counts calls that named none, so a renderer knows
+    the list is partial. `passed` holds the roles (or EC2 instance profiles) the calls
+    passed to a service, by service principal; `pass_calls` says when. Both sets are
+    bounded: `arn_overflow`/`pass_overflow` are the common prefix of the values that did
+    not fit (None while nothing overflowed).
+    """
+
+    calls: int = 0
+    unresolved: int = 0
+    arns: set[str] = field(default_factory=set)
+    arn_overflow: str | None = None
+    passed: dict[str, set[str]] = field(default_factory=dict)
+    pass_overflow: dict[str, str] = field(default_factory=dict)
+    pass_calls: CallStats = field(default_factory=CallStats)
+
+    def add(
+        self,
+        arns: Collection[str],
+        passed: Collection[tuple[str, str]],
+        event_time: str,
+        event_id: str,
+    ) -> None:
+        """Record one call's facts."""
+        self.calls += 1
+        if not arns:
+            self.unresolved += 1
+        elif not self.arns.issuperset(arns):
+            self.arn_overflow = _bounded_add(self.arns, arns, self.arn_overflow)
+        if passed:
+            for service, role in passed:
+                self._add_passed(service, [role])
+            self.pass_calls.add(event_time, event_id)
+
+    def _add_passed(self, service: str, roles: Iterable[str]) -> None:
+        kept = self.passed.setdefault(service, set())
+        overflow = _bounded_add(kept, roles, self.pass_overflow.get(service))
+        if overflow is not None:
+            self.pass_overflow[service] = overflow
+
+    def merge(self, other: Observed) -> None:
+        """Fold in the facts of the same kind of call found elsewhere."""
+        self.calls += other.calls
+        self.unresolved += other.unresolved
+        self.arn_overflow = join_prefix(
+            _bounded_add(self.arns, sorted(other.arns), self.arn_overflow), other.arn_overflow
+        )
+        for service, roles in other.passed.items():
+            self._add_passed(service, sorted(roles))
+        for service, prefix in other.pass_overflow.items():
+            joined = join_prefix(self.pass_overflow.get(service), prefix)
+            if joined is not None:
+                self.pass_overflow[service] = joined
+        self.pass_calls.merge(other.pass_calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (sorted lists), for the usage index."""
+        stats = self.pass_calls
+        return {
+            "calls": self.calls,
+            "unresolved": self.unresolved,
+            "arns": sorted(self.arns),
+            "arn_overflow": self.arn_overflow,
+            "passed": {service: sorted(roles) for service, roles in sorted(self.passed.items())},
+            "pass_overflow": dict(sorted(self.pass_overflow.items())),
+            "pass_calls": [stats.count, stats.first, stats.last, stats.example_event_id],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Observed:
+        return cls(
+            data["calls"],
+            data["unresolved"],
+            set(data["arns"]),
+            data["arn_overflow"],
+            {service: set(roles) for service, roles in data["passed"].items()},
+            dict(data["pass_overflow"]),
+            CallStats(*data["pass_calls"]),
+        )
+
+
 @dataclass(slots=True)
 class Usage:
     """Everything one principal did in the window, keyed by kind of call."""
@@ -128,6 +240,8 @@ class Usage:
     principal_arn: str
     calls: dict[CallKey, CallStats] = field(default_factory=dict)
     stats: ScanStats = field(default_factory=ScanStats)
+    #: resource facts per kind of call, for the kinds that can have any (`policygen.observe`).
+    observed: dict[CallKey, Observed] = field(default_factory=dict)
 
     def record(self, key: CallKey, event_time: str, event_id: str) -> None:
         """Count one call of kind `key`."""
@@ -135,6 +249,20 @@ class Usage:
         if stats is None:
             stats = self.calls[key] = CallStats()
         stats.add(event_time, event_id)
+
+    def observe(
+        self,
+        key: CallKey,
+        arns: Collection[str],
+        passed: Collection[tuple[str, str]],
+        event_time: str,
+        event_id: str,
+    ) -> None:
+        """Record the resource facts of one call of kind `key`."""
+        observed = self.observed.get(key)
+        if observed is None:
+            observed = self.observed[key] = Observed()
+        observed.add(arns, passed, event_time, event_id)
 
     def merge(self, other: Usage) -> None:
         """Fold in another partial result for the same principal."""
@@ -146,4 +274,6 @@ class Usage:
                 )
             else:
                 mine.merge(stats)
+        for key, observed in other.observed.items():
+            self.observed.setdefault(key, Observed()).merge(observed)
         self.stats.merge(other.stats)

@@ -144,6 +144,9 @@ def _endpoint(name: str, handler: Handler, gate: Gate) -> Callable[[Request], An
                 body,
             )
             params = protocol.parse_request(operation, raw)
+            extensions = protocol.parse_extensions(name, raw.query)
+            if extensions:
+                params["extensions"] = extensions
             account = caller.account if caller else None
             result = await run_in_threadpool(handler, params, account)
             return _response(protocol.response(operation, result))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -347,3 +347,58 @@ def error_response(error: ServiceError) -> WireResponse:
     return WireResponse(
         status, {"Content-Type": CONTENT_TYPE, ERROR_TYPE_HEADER: error.code, **headers}, body
     )
+
+
+#: policygen's own query flags, beyond the model: how GetGeneratedPolicy renders a result.
+#: Wire name -> (keyword of `GenerationResult.to_api`, parser). AWS clients never send them.
+EXTENSION_QUERY: dict[str, dict[str, tuple[str, Callable[[str], Any]]]] = {}
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"Member must be one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _flag(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError("Member must be true or false")
+    return text == "true"
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("Member must be a whole number >= 1")
+    return int(text)
+
+
+EXTENSION_QUERY["GetGeneratedPolicy"] = {
+    "resources": ("resources", _choice("star", "placeholders", "observed")),
+    "passRole": ("pass_role", _flag),
+    "dependentActions": ("dependent_actions", _flag),
+    "maxArns": ("max_arns", _positive),
+}
+
+
+def parse_extensions(operation_name: str, query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """policygen's extension query flags of an operation, as `to_api` keywords.
+
+    Unknown query parameters are ignored, as AWS ignores them; a known flag with a bad
+    value is a `ValidationException` naming it.
+    """
+    flags: dict[str, Any] = {}
+    problems: list[FieldProblem] = []
+    for wire, (keyword, parse) in EXTENSION_QUERY.get(operation_name, {}).items():
+        values = query.get(wire)
+        if not values:
+            continue
+        try:
+            flags[keyword] = parse(values[-1])
+        except ValueError as exc:
+            problems.append((wire, str(exc)))
+    if problems:
+        raise ValidationError.for_fields(problems)
+    return flags
