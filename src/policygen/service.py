@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from policygen.api.errors import (
     ServiceQuotaExceededError,
     ValidationError,
 )
+from policygen.api.protocol import EXTENSION_MEMBER
 from policygen.arns import Principal
 from policygen.config import ServerSettings
 from policygen.engine import GenerationResult, TrailProperties, generated_policy_result
@@ -144,6 +146,7 @@ class PolicyGenerationService:
         """The job's details and its policy, rendered now the way the flags ask."""
         job = self._job(params["jobId"], caller, with_analysis=True)
         return {
+            EXTENSION_MEMBER: scan_report(job, self.settings.trails),
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
                 job,
@@ -396,3 +399,42 @@ def summary(job: Job) -> dict[str, Any]:
         "startedOn": job.started_on,
         "completedOn": job.completed_on,
     }
+
+
+def scan_report(job: Job, trail_folders: Mapping[str, str]) -> dict[str, Any] | None:
+    """policygen's extension member of a succeeded job: what the scan read, skipped and
+    why the result is incomplete. Skipped files are named relative to their trail's
+    folder, so callers learn nothing about the server's file system."""
+    if job.status is not Status.SUCCEEDED or job.analysis is None:
+        return None
+    analysis = Analysis.from_dict(job.analysis)
+    stats = analysis.stats
+    folders = [
+        trail_folders[t.cloud_trail_arn]
+        for t in job.spec.trails
+        if t.cloud_trail_arn in trail_folders
+    ]
+    return {
+        "isComplete": analysis.is_complete,
+        "incompleteReasons": analysis.incomplete_reasons,
+        "skippedFiles": {
+            _relative(path, folders): reason for path, reason in sorted(stats.skipped.items())
+        },
+        "scan": {
+            "filesRead": stats.files_read,
+            "filesSkipped": stats.files_skipped,
+            "recordsRead": stats.records_read,
+            "recordsMatched": stats.records_matched,
+            "recordsMalformed": stats.records_bad,
+            "duplicates": stats.duplicates,
+        },
+    }
+
+
+def _relative(path: str, folders: list[str]) -> str:
+    """`path` inside the first trail folder holding it, else just the file's name."""
+    for folder in folders:
+        prefix = folder.rstrip("/") + "/"
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return os.path.basename(path)

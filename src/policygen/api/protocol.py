@@ -26,6 +26,8 @@ SERVICE_NAME = "accessanalyzer"
 API_VERSION = "2019-11-01"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 CONTENT_TYPE = "application/json"
+#: policygen's one extra response member (GetGeneratedPolicy: why a result is incomplete).
+EXTENSION_MEMBER = "policygen"
 
 
 @cache
@@ -294,7 +296,11 @@ class WireResponse:
 
 
 def serialize(shape: Shape | None, data: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
-    """Write `data` as the shape's headers and JSON body; absent (None) members are left out."""
+    """Write `data` as the shape's headers and JSON body; absent (None) members are left out.
+
+    `EXTENSION_MEMBER`, policygen's own top-level member, is written as it is: SDKs parse
+    only modelled members, so they ignore it.
+    """
     headers: dict[str, str] = {}
     body: dict[str, Any] = {}
     if shape is not None:
@@ -306,6 +312,8 @@ def serialize(shape: Shape | None, data: Mapping[str, Any]) -> tuple[dict[str, s
                 headers[member.serialization.get("name", name)] = str(value)
             else:
                 body[name] = _json_value(member, value)
+    if data.get(EXTENSION_MEMBER) is not None:
+        body[EXTENSION_MEMBER] = data[EXTENSION_MEMBER]
     return headers, json.dumps(body, separators=(",", ":")).encode()
 
 
