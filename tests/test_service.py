@@ -197,6 +197,16 @@ def test_client_token_makes_start_idempotent(backend: Backend) -> None:
     assert backend.start(token="t-2") != first
 
 
+def test_empty_client_token_is_no_token(backend: Backend) -> None:
+    """Found by the fuzzer: two Starts with clientToken "" hit the token index (a 500)."""
+    params = {"policyGenerationDetails": {"principalArn": ROLE_ARN}, "clientToken": ""}
+    details = {"trails": [{"cloudTrailArn": TRAIL}], "accessRole": ACCESS_ROLE, "startTime": START}
+    for end in (END, END - timedelta(hours=1)):
+        cloud_trail = {**details, "endTime": end}
+        backend.service.start_policy_generation({**params, "cloudTrailDetails": cloud_trail})
+    assert len(backend.runner.submitted) == 2
+
+
 def test_concurrent_job_limit(make_backend) -> None:
     backend = make_backend(max_concurrent_jobs=1)
     running = backend.start()

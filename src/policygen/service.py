@@ -116,7 +116,7 @@ class PolicyGenerationService:
                 f"account {principal.account}."
             )
         self._check_account(principal.account)
-        token = params.get("clientToken")
+        token = params.get("clientToken") or None  # an empty token is no token
         fingerprint = request_fingerprint(params)
         submitted = self.clock()
         with self.store.transaction():
