@@ -35,3 +35,17 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.kill()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Figures tests record for the hardening report (fuzzing volume, load latencies)."""
+    figures = [
+        (name, value)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in report.user_properties
+        if name.startswith(("fuzz:", "load:", "crash:"))
+    ]
+    if figures:
+        terminalreporter.section("hardening figures")
+        for name, value in sorted(figures, key=lambda item: item[0]):
+            terminalreporter.write_line(f"{name} {value}")

@@ -28,7 +28,7 @@ import h11
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,11 +93,14 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody will read the answer, but the log says what happened
+        raise MalformedHttpRequestError("The request body ended early.") from None
     return b"".join(chunks)
 
 
@@ -187,9 +190,15 @@ async def _not_routed(request: Request, exc: Exception) -> Response:
 
 class TypedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, answering requests that are not valid HTTP (raw
-    non-ASCII in the target, bad header syntax) with a typed error instead of plain text."""
+    non-ASCII in the target, bad header syntax, a broken chunked body) with a typed error
+    instead of plain text. A request whose body turns out broken is already in the app:
+    it is told the client is gone, so it neither answers twice nor logs a traceback."""
 
     def send_400_response(self, msg: str) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
         wire = protocol.error_response(MalformedHttpRequestError(f"Invalid HTTP request: {msg}"))
         headers = [(k.lower().encode(), v.encode()) for k, v in wire.headers.items()]
         headers += [(b"content-length", str(len(wire.body)).encode()), (b"connection", b"close")]
