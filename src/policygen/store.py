@@ -3,7 +3,9 @@
 Every state change is a single conditional statement, so the database settles races: a
 job leaves `IN_PROGRESS` exactly once, whether a worker finishes it, a user cancels it or
 start-up recovery fails it. Each thread (and process) gets its own connection; WAL lets
-readers go on while a worker writes a result.
+readers go on while a worker writes a result. Writes from one process's threads take
+turns on a lock before they reach SQLite: SQLite's own busy wait sleeps in steps of up
+to 100 ms, which under load would stall every thread of the server's pool.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ class Store:
         self.path = Path(path)
         self.timeout = timeout
         self._local = threading.local()
+        self._writing = threading.RLock()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; `transaction()` groups statements)."""
@@ -201,17 +204,23 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (`BEGIN IMMEDIATE`): check-then-insert is atomic."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        """One write statement, after this process's other writers."""
+        with self._writing:
+            return self.connection().execute(sql, params)
 
     def insert(self, job: Job) -> None:
         """Add a new job (in progress, no outcome yet)."""
-        self.connection().execute(
+        self._write(
             "INSERT INTO jobs (job_id, account, principal_arn, spec, status, started_on, "
             "client_token, request_hash, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -315,7 +324,7 @@ class Store:
     ) -> bool:
         """Move a job out of `IN_PROGRESS`; False when something else already did."""
         code, message = error or (None, None)
-        cursor = self.connection().execute(
+        cursor = self._write(
             "UPDATE jobs SET status = ?, completed_on = ?, analysis = ?, error_code = ?, "
             "error_message = ? WHERE job_id = ? AND status = ?",
             (
@@ -332,7 +341,7 @@ class Store:
 
     def count_attempt(self, job_id: str) -> None:
         """Note that the job is being (re)run, so recovery can give up on a job that never ends."""
-        self.connection().execute(
+        self._write(
             "UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,)
         )
 
@@ -349,7 +358,7 @@ class Store:
 
         A job still running then is deleted too: its worker notices and stops.
         """
-        cursor = self.connection().execute(
+        cursor = self._write(
             "DELETE FROM jobs WHERE started_on < ?", (format_time(before),)
         )
         return cursor.rowcount
