@@ -149,12 +149,13 @@ class Authenticator:
 
     def verify(self, head: RequestHead, claim: Claim, body: bytes) -> Caller:
         """The caller, when the signature is the one botocore computes for this request."""
+        digest = hashlib.sha256(body).hexdigest()
         declared = head.header(CONTENT_SHA256)
-        if declared is not None and declared != hashlib.sha256(body).hexdigest():
+        if declared is not None and declared != digest:
             raise InvalidSignatureError(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
-        expected = _Recomputation(claim, self.service).compute(_aws_request(head, claim, body))
+        expected = _Recomputation(claim, self.service).compute(_aws_request(head, claim, digest))
         given = claim.signature.encode("latin-1", "replace")
         if not hmac.compare_digest(expected.encode(), given):
             raise InvalidSignatureError(MISMATCH)
@@ -254,9 +255,10 @@ def _check_signed_headers(head: RequestHead, signed: Sequence[str], presigned: b
         raise IncompleteSignatureError(f"Signed header {absent[0]!r} is not in the request.")
 
 
-def _aws_request(head: RequestHead, claim: Claim, body: bytes) -> AWSRequest:
+def _aws_request(head: RequestHead, claim: Claim, body_sha256: str) -> AWSRequest:
     """The request as the client's signer saw it. The URL's host is irrelevant (the signed
-    `host` header is used) but its scheme keeps the payload hashed, as botocore does."""
+    `host` header is used). The payload's hash is given as botocore reads it from an
+    `X-Amz-Content-SHA256` header (it would otherwise hash the body itself, slowly)."""
     query = head.query_string
     if claim.presigned:  # the signature does not sign itself
         pairs = [p for p in query.split("&") if p.partition("=")[0] != SIGNATURE_PARAM]
@@ -266,7 +268,9 @@ def _aws_request(head: RequestHead, claim: Claim, body: bytes) -> AWSRequest:
     for name, value in head.headers:
         if name in claim.signed_headers:
             headers[name] = value
-    request = AWSRequest(method=head.method, url=url, headers=headers, data=body)
+    if CONTENT_SHA256 not in headers:  # when signed, it was checked to be this hash
+        headers[CONTENT_SHA256] = body_sha256
+    request = AWSRequest(method=head.method, url=url, headers=headers)
     request.context["timestamp"] = claim.amz_date
     return request
 
