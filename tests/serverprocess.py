@@ -249,11 +249,11 @@ class ServerProcess:
             self.process.kill()
             self.process.wait(DEADLINE)
         for pid in self.worker_pids:
-            if _is_worker(pid):
+            if is_worker(pid):
                 _signal(pid, signal.SIGKILL)
 
 
-def _is_worker(pid: int) -> bool:
+def is_worker(pid: int) -> bool:
     """Still a multiprocessing worker (not a recycled pid)?"""
     try:
         return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -51,7 +51,7 @@ class Runner:
     def warm_up(self) -> None:
         pass
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = 0) -> None:
         pass
 
 

@@ -5,6 +5,10 @@ A worker runs the same library functions as `policygen generate` (`collect_usage
 whether the job was canceled (the status in the store) or the server is going away, and
 stops; so a cancellation takes effect within one file's read, and a job interrupted by a
 shutdown stays `IN_PROGRESS` for the next start to resume.
+
+A shutdown is bounded: queued jobs are left for the next start at once, running ones get
+a grace period to finish, then are told to stop, and workers that do not stop within
+`STOP_SECONDS` (stuck in one huge file, or frozen) are killed.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,6 +43,8 @@ log = logging.getLogger("policygen.jobs")
 AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
 RESOURCE_NOT_FOUND_ERROR = "RESOURCE_NOT_FOUND_ERROR"
 SERVICE_ERROR = "SERVICE_ERROR"
+#: How long workers told to stop may take to reach the end of their file before they are killed.
+STOP_SECONDS = 3.0
 
 
 class JobFailure(Exception):
@@ -217,6 +223,8 @@ class JobRunner:
         self._stop = self._context.Event()
         self._lock = threading.Lock()
         self._pool = self._new_pool()
+        self._jobs: set[Future[str]] = set()
+        self._closing = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -234,13 +242,18 @@ class JobRunner:
             future.add_done_callback(_log_ready)
 
     def submit(self, job_id: str) -> None:
-        """Queue a job for the next free worker."""
+        """Queue a job for the next free worker (after a shutdown began: for the next start)."""
         with self._lock:
+            if self._closing:
+                return
             pool = self._pool
             future = pool.submit(run_job, self.config, job_id)
+            self._jobs.add(future)
         future.add_done_callback(partial(self._done, job_id, pool))
 
     def _done(self, job_id: str, pool: ProcessPoolExecutor, future: Future[str]) -> None:
+        with self._lock:
+            self._jobs.discard(future)
         if future.cancelled():
             return
         error = future.exception()
@@ -258,9 +271,33 @@ class JobRunner:
             log.error("job %s: %s", job_id, reason)
             self.on_lost(job_id, reason)
 
-    def shutdown(self) -> None:
-        """Stop the workers: running jobs stop at their next file and stay `IN_PROGRESS`."""
-        self._stop.set()
+    def shutdown(self, grace: float = 0) -> None:
+        """Stop the workers within `grace` + `STOP_SECONDS` seconds.
+
+        Queued jobs stay `IN_PROGRESS` for the next start; running ones may finish within
+        `grace`, then stop at their next file (and are resumed at the next start too).
+        """
         with self._lock:
-            pool = self._pool
+            self._closing = True
+            pool, jobs = self._pool, list(self._jobs)
+        running = [job for job in jobs if not job.cancel()]
+        if running:
+            log.info("shutdown: waiting up to %gs for %d running job(s)", grace, len(running))
+            running = list(wait(running, timeout=grace).not_done)
+        self._stop.set()
+        if running:
+            log.info("shutdown: stopping %d job(s) at their next file", len(running))
+            if wait(running, timeout=STOP_SECONDS).not_done:
+                _kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers (their jobs resume at the next start). Python 3.14 has
+    `kill_workers`; before it, the pool's process table is the only handle on them."""
+    log.warning("shutdown: killing the workers that did not stop")
+    if hasattr(pool, "kill_workers"):
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()

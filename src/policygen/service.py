@@ -83,9 +83,10 @@ class PolicyGenerationService:
             self.resume_or_fail(job.job_id, "the server stopped while it ran")
 
     def shut_down(self) -> None:
-        """Stop the workers; jobs they were running resume at the next start."""
+        """Stop the workers, letting running jobs finish within the grace period; the
+        others resume at the next start."""
         if self.runner is not None:
-            self.runner.shutdown()
+            self.runner.shutdown(self.settings.shutdown_grace)
 
     def resume_or_fail(self, job_id: str, reason: str) -> None:
         """Rerun an interrupted job, unless it was interrupted too often: then fail it."""

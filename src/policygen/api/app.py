@@ -61,6 +61,8 @@ ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"]
 REQUEST_ID_HEADER = "x-amzn-RequestId"
 #: Largest request body read: an Access Analyzer request is a few kilobytes.
 MAX_BODY_BYTES = 1024 * 1024
+#: How long SIGTERM waits for requests in flight before stopping the workers.
+DRAIN_SECONDS = 10
 #: Backend operations take the validated input and the caller's account (None: no auth).
 Handler = Callable[[dict[str, Any], str | None], dict[str, Any]]
 
@@ -334,7 +336,9 @@ def _lock_data_dir(settings: ServerSettings) -> Any:
 
 
 def serve(settings: ServerSettings) -> None:
-    """Run the server until SIGTERM or Ctrl-C; jobs in progress are resumed on the next start."""
+    """Run the server until SIGTERM or Ctrl-C. Shutting down takes at most `DRAIN_SECONDS`
+    for requests, `shutdown_grace` for running jobs and `jobs.STOP_SECONDS` for workers;
+    jobs left unfinished are resumed on the next start."""
     import uvicorn
 
     configure_logging()
@@ -345,7 +349,12 @@ def serve(settings: ServerSettings) -> None:
     service.store.migrate()
     app = create_app(service, settings.rate_limit, authenticator_for(settings))
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", http=TypedH11Protocol
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http=TypedH11Protocol,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
     )
     log.info(
         "policygen serving on http://%s:%d (data %s, %d trail(s), %d worker(s))",
