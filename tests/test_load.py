@@ -17,8 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 from serverprocess import (
@@ -52,28 +51,60 @@ class Tally:
         return values[min(len(values) - 1, int(share * len(values)))] * 1000
 
 
+class Connection:
+    """A bare HTTP/1.1 keep-alive connection. The load generator shares the machine with
+    the server it measures, so it must cost far less CPU than a full HTTP client."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        fields = dict(line.lower().split(": ", 1) for line in head[1:] if ": " in line)
+        answer = await reader.readexactly(int(fields["content-length"]))
+        if fields.get("connection") == "close":
+            await self.close()
+        return int(head[0].split()[1]), answer
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
 class Client:
     """One simulated user: its own connection and key, signing every request."""
 
     def __init__(self, url: str, key: str, principal: str, tally: Tally) -> None:
         self.url, self.key, self.principal, self.tally = url, key, principal, tally
-        self.http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1))
+        self.connection = Connection(url)
 
     async def call(self, operation: str, method: str, path: str, body: bytes = b"") -> dict:
-        url = f"{self.url}{path}"
         headers = {"Content-Type": "application/json"} if body else {}
-        headers = signed_headers(method, url, body, self.key, headers)
+        headers = signed_headers(method, f"{self.url}{path}", body, self.key, headers)
         began = time.perf_counter()
         try:
-            response = await self.http.request(method, url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            status, answer = await self.connection.request(method, path, headers, body)
+        except (OSError, asyncio.IncompleteReadError) as exc:
             self.tally.failures.append(f"{operation}: {type(exc).__name__}: {exc}")
+            await self.connection.close()
             return {}
         self.tally.latencies[operation].append(time.perf_counter() - began)
-        if response.status_code != 200:
-            self.tally.failures.append(f"{operation}: {response.status_code} {response.text}")
+        if status != 200:
+            self.tally.failures.append(f"{operation}: {status} {answer[:300]!r}")
             return {}
-        return response.json()
+        return json.loads(answer)
 
     async def session(self) -> None:
         """Start a job, poll it, list, cancel it, read it once more."""
@@ -96,15 +127,17 @@ class Client:
         await self.call("CancelPolicyGeneration", "PUT", job)
 
     async def run(self, until: float) -> None:
-        async with self.http:
+        try:
             while time.monotonic() < until:
                 await self.session()
+        finally:
+            await self.connection.close()
 
 
 async def load(url: str, clients: int, seconds: float) -> Tally:
     tally = Tally()
-    until = time.monotonic() + seconds
     users = [Client(url, *CALLERS[n % len(CALLERS)], tally) for n in range(clients)]
+    until = time.monotonic() + seconds
     await asyncio.gather(*(user.run(until) for user in users))
     return tally
 
