@@ -341,9 +341,7 @@ class Store:
 
     def count_attempt(self, job_id: str) -> None:
         """Note that the job is being (re)run, so recovery can give up on a job that never ends."""
-        self._write(
-            "UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,)
-        )
+        self._write("UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,))
 
     def in_progress(self) -> list[Job]:
         """Every job in progress, oldest first: what start-up recovery looks at."""
@@ -358,7 +356,5 @@ class Store:
 
         A job still running then is deleted too: its worker notices and stops.
         """
-        cursor = self._write(
-            "DELETE FROM jobs WHERE started_on < ?", (format_time(before),)
-        )
+        cursor = self._write("DELETE FROM jobs WHERE started_on < ?", (format_time(before),))
         return cursor.rowcount
