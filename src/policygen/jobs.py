@@ -262,7 +262,7 @@ class JobRunner:
             return
         if isinstance(error, BrokenProcessPool):
             with self._lock:
-                if self._pool is pool and not self._stop.is_set():
+                if self._pool is pool and not self._closing:
                     self._pool = self._new_pool()
             reason = "the worker process running it died"
         else:
