@@ -15,7 +15,7 @@ from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.scanner import ProgressCallback, scan
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
@@ -174,9 +174,12 @@ def collect_usage(
     selection: Selection,
     *,
     on_file: ProgressCallback | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Usage:
-    """Scan `source` for the principal's calls in `selection`."""
-    return scan(source, selection, principal, on_file=on_file)[principal.arn]
+    """Scan `source` for the principal's calls in `selection`; files larger than
+    `max_file_bytes` (stored or decompressed) are skipped and reported."""
+    usage = scan(source, selection, principal, on_file=on_file, max_file_bytes=max_file_bytes)
+    return usage[principal.arn]
 
 
 def generate_policy(
@@ -191,6 +194,7 @@ def generate_policy(
     margin: timedelta = DEFAULT_MARGIN,
     trail_arn: str | None = None,
     on_file: ProgressCallback | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -202,7 +206,9 @@ def generate_policy(
     region_set = frozenset(regions) if regions else None
     source = as_source(logs)
     selection = Selection(start_time, end_time, region_set, frozenset({principal.account}), margin)
-    usage = collect_usage(principal, source, selection, on_file=on_file)
+    usage = collect_usage(
+        principal, source, selection, on_file=on_file, max_file_bytes=max_file_bytes
+    )
     analysis = analyse(usage, AnalysisOptions(denied=denied, data_events=data_events))
     trail = TrailProperties(
         trail_arn or source.describe(), tuple(sorted(region_set or ())), region_set is None

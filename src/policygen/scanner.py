@@ -73,9 +73,12 @@ class ScanQuery:
 def decompress(data: bytes, max_bytes: int) -> bytes:
     """Gunzip `data` if it is gzip (every member), refusing output beyond `max_bytes`.
 
-    The cap stops gzip bombs; a truncated or damaged stream is a `FileError`.
+    The cap stops gzip bombs (and applies to plain files too); a truncated or damaged
+    stream is a `FileError`.
     """
     if not data.startswith(GZIP_MAGIC):
+        if len(data) > max_bytes:
+            raise FileError(f"larger than {max_bytes} bytes")
         return data
     parts: list[bytes] = []
     size = 0
@@ -105,7 +108,7 @@ def _raw_records(text: bytes) -> list[msgspec.Raw]:
             records = decoder.decode(text)
         except msgspec.ValidationError:
             continue
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise FileError(f"not JSON: {exc}") from None
         return records if isinstance(records, list) else records.Records
     raise NotALogFile("no Records array")
@@ -117,7 +120,7 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
         return LOG_DECODER.decode(text).Records
     except msgspec.ValidationError:
         pass
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # nesting deeper than msgspec allows
         raise FileError(f"not JSON: {exc}") from None
     records = []
     for raw in _raw_records(text):
@@ -195,7 +198,10 @@ class Scan:
                 stats.ignored[record.eventType] += 1
                 continue
             when = record.eventTime
-            if when is None or not start <= when[:19] <= end:
+            if when is None:
+                stats.records_bad += 1
+                continue
+            if not start <= when[:19] <= end:
                 stats.ignored["outside window"] += 1
                 continue
             if regions is not None and record.awsRegion not in regions:
@@ -243,6 +249,9 @@ def scan(
     scan_state = Scan(ScanQuery.for_selection(principal, selection, max_file_bytes=max_file_bytes))
     for obj, data in iter_contents(source, source.list_objects(selection)):
         scan_state.stats.files_listed += 1
+        if obj.size > max_file_bytes:  # the cap bounds a worker's memory
+            scan_state.stats.skip(obj.key, f"larger than {max_file_bytes} bytes")
+            continue
         if isinstance(data, OSError):
             scan_state.stats.skip(obj.key, f"unreadable: {data.strerror or data}")
             continue
