@@ -120,13 +120,17 @@ def test_cli_spark_without_pyspark_is_an_input_error(
     assert "policygen[spark]" in capsys.readouterr().err
 
 
+#: Server settings need access keys unless authentication is off (on loopback).
+NO_AUTH = {"auth": False}
+
+
 def test_server_engine_settings(tmp_path: Path, no_pyspark: None) -> None:
     config = tmp_path / "policygen.toml"
     config.write_text('engine = "spark"\nspark_master = "spark://head:7077"\n')
     with pytest.raises(ConfigError, match=r"policygen\[spark\]"):
-        load_settings({}, config_file=config, environ={})
+        load_settings(NO_AUTH, config_file=config, environ={})
     with pytest.raises(ConfigError, match="needs the spark engine"):
-        load_settings({}, environ={"POLICYGEN_SPARK_MASTER": "yarn"})
+        load_settings(NO_AUTH, environ={"POLICYGEN_SPARK_MASTER": "yarn"})
     with pytest.raises(ConfigError, match="local or spark"):
-        load_settings({}, environ={"POLICYGEN_ENGINE": "ray"})
-    assert load_settings({}, environ={}).scan_engine() is None
+        load_settings(NO_AUTH, environ={"POLICYGEN_ENGINE": "ray"})
+    assert load_settings(NO_AUTH, environ={}).scan_engine() is None

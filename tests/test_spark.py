@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from policygen import aws, fanout, generate_policy, jobs, spark
-from policygen.analysis import AnalysisOptions
 from policygen.cli import main
 from policygen.engine import GenerationResult, TrailProperties, generate_all_policies
 from policygen.index import UsageIndex
@@ -105,6 +104,11 @@ def org_job(manifest: Manifest) -> JobSpec:
     arn = next(p["arn"] for p in manifest.principals if ":111122223333:" in p["arn"])
     window = datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC)
     return JobSpec(arn, *window, (TrailProperties(TRAIL),))
+
+
+def worker_config(data_dir: Path, location: str) -> jobs.WorkerConfig:
+    """What a server's job worker is told, with the organization's trail at `location`."""
+    return jobs.WorkerConfig(str(data_dir / "policygen.sqlite"), {TRAIL: location})
 
 
 def document(result: GenerationResult) -> dict[str, Any]:
@@ -203,6 +207,7 @@ def test_s3_trails_on_spark(
     engine: SparkEngine,
     moto: MotoServer,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """Executors read S3 with boto3 (here moto, which they reach through the same
     environment as the driver), for a generation and for a server's job."""
@@ -219,11 +224,10 @@ def test_s3_trails_on_spark(
     assert [document(r) for r in remote] == [document(r) for r in local]
     folder = generate_all_policies(root, start=START, end=END, workers=1)
     assert [r.policies() for r in remote] == [r.policies() for r in folder]
-    spec = org_job(manifest)
-    trails, options = {TRAIL: bucket.describe()}, AnalysisOptions()
-    settings = AwsSettings(service_last_accessed=False)
-    on_s3 = jobs.generate(spec, trails, options, aws=settings, engine=engine)
-    assert on_s3.to_dict() == jobs.generate(spec, trails, options, aws=settings).to_dict()
+    config = worker_config(tmp_path, bucket.describe())
+    config = dataclasses.replace(config, aws=AwsSettings(service_last_accessed=False))
+    on_s3 = jobs.generate(org_job(manifest), dataclasses.replace(config, engine=engine))
+    assert on_s3.to_dict() == jobs.generate(org_job(manifest), config).to_dict()
 
 
 def test_an_executor_error_is_raised_on_the_driver_as_it_is(
@@ -300,10 +304,12 @@ def test_cli_generate_and_index_with_the_spark_engine(
     assert "new files indexed" in capsys.readouterr().err
 
 
-def test_server_jobs_run_on_spark(org: tuple[Path, Manifest], engine: SparkEngine) -> None:
+def test_server_jobs_run_on_spark(
+    org: tuple[Path, Manifest], engine: SparkEngine, tmp_path: Path
+) -> None:
     """What a server's job worker runs, given the `engine` setting."""
     root, manifest = org
-    spec = org_job(manifest)
-    local = jobs.generate(spec, {TRAIL: str(root)}, AnalysisOptions())
-    remote = jobs.generate(spec, {TRAIL: str(root)}, AnalysisOptions(), engine=engine)
+    config = worker_config(tmp_path, str(root))
+    local = jobs.generate(org_job(manifest), config)
+    remote = jobs.generate(org_job(manifest), dataclasses.replace(config, engine=engine))
     assert remote.to_dict() == local.to_dict()

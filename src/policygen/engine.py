@@ -20,7 +20,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.scanner import ProgressCallback, scan
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
@@ -184,6 +184,7 @@ def collect_usage(
     use_index: bool = True,
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
     window, else from a scan of `source` (in worker processes when it is large, or on
@@ -191,7 +192,8 @@ def collect_usage(
 
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
     created (it holds every resource fact). `workers=1` scans in this process; `observe`
-    is how many resource facts a scan collects (all: any rendering can be asked for).
+    is how many resource facts a scan collects (all: any rendering can be asked for);
+    files larger than `max_file_bytes` (stored or decompressed) are skipped and reported.
     """
     folder = _single_folder(source)
     if use_index and folder is not None:
@@ -206,6 +208,7 @@ def collect_usage(
         workers=workers,
         observe=observe,
         engine=engine,
+        max_file_bytes=max_file_bytes,
     )
     return found[principal.arn]
 
@@ -251,6 +254,7 @@ def generate_policy(
     use_index: bool = True,
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -270,6 +274,7 @@ def generate_policy(
         use_index=use_index,
         observe=observe,
         engine=engine,
+        max_file_bytes=max_file_bytes,
     )
     return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
 
@@ -288,6 +293,7 @@ def generate_all_policies(
     workers: int | None = None,
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
@@ -303,6 +309,7 @@ def generate_all_policies(
         workers=workers,
         observe=observe,
         engine=engine,
+        max_file_bytes=max_file_bytes,
     )
     options = AnalysisOptions(denied=denied, data_events=data_events)
     return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
