@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 
 from policygen import spark
+from policygen.arns import Principal
 from policygen.cli import main
 from policygen.config import ConfigError, load_settings
+from policygen.errors import AUTHORIZATION_ERROR, JobFailure
 from policygen.fanout import Batch
+from policygen.scanner import ScanQuery
 from policygen.sources import LogObject
-from policygen.spark import ExecutorError, SparkEngine, engine_named, split, waves
+from policygen.spark import ExecutorError, SparkEngine, engine_named, split, wave_bytes, waves
+
+START = "2026-01-05T00:00:00Z"
 
 
 def batch(*sizes: int) -> Batch:
@@ -26,14 +31,14 @@ def stored(task: list[Batch]) -> int:
 
 def test_small_scans_are_spread_evenly_over_one_wave_of_tasks() -> None:
     batches = [batch(10, 5), batch(15), batch(10), batch(20), batch(5, 5, 10), batch(20)]
-    [wave] = waves(iter(batches), tasks=4, partition_bytes=1000)
+    [wave] = waves(iter(batches), tasks=4, budget=4000)
     assert [stored(task) for task in wave] == [30, 30, 20, 20]
     assert [b for task in wave for b in task] == batches
 
 
 def test_large_scans_run_in_waves_of_full_tasks_in_listing_order() -> None:
     batches = [batch(5) for _ in range(50)]
-    found = list(waves(iter(batches), tasks=2, partition_bytes=20))
+    found = list(waves(iter(batches), tasks=2, budget=40))
     assert [len(wave) for wave in found] == [2] * 7
     assert [[len(task) for task in wave] for wave in found] == [[4, 4]] * 6 + [[1, 1]]
     assert [b for wave in found for task in wave for b in task] == batches
@@ -45,6 +50,14 @@ def test_a_wave_never_has_more_tasks_than_asked_nor_empty_ones() -> None:
         tasks = split([batch(size) for size in sizes], 2)
         assert 1 <= len(tasks) <= 2 and all(tasks)
         assert [b for task in tasks for b in task] == [batch(size) for size in sizes]
+
+
+def test_all_principals_waves_are_capped_for_the_drivers_memory() -> None:
+    one = ScanQuery(Principal.parse("arn:aws:iam::111122223333:role/app"), START, START)
+    everyone = ScanQuery(None, START, START)
+    assert wave_bytes(one, 400, 32 * 2**20) == 400 * 32 * 2**20
+    assert wave_bytes(everyone, 400, 32 * 2**20) == spark.ALL_PRINCIPALS_WAVE_BYTES
+    assert wave_bytes(everyone, 4, 1000) == 4000
 
 
 def test_engine_names() -> None:
@@ -91,6 +104,8 @@ def test_an_executor_error_that_cannot_travel_becomes_a_runtime_error() -> None:
     assert isinstance(carried, RuntimeError)
     assert str(carried) == "TwoArguments: refused"
     assert ExecutorError.of(KeyError("gone")).error.args == ("gone",)
+    refused = ExecutorError.of(JobFailure(AUTHORIZATION_ERROR, "s3:GetObject denied")).error
+    assert isinstance(refused, JobFailure) and refused.code == AUTHORIZATION_ERROR
 
 
 @pytest.mark.parametrize(
@@ -134,3 +149,11 @@ def test_server_engine_settings(tmp_path: Path, no_pyspark: None) -> None:
     with pytest.raises(ConfigError, match="local or spark"):
         load_settings(NO_AUTH, environ={"POLICYGEN_ENGINE": "ray"})
     assert load_settings(NO_AUTH, environ={}).scan_engine() is None
+
+
+def test_hadoop_s3_urls_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    principal = "arn:aws:iam::111122223333:role/app/deployer"
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--principal", principal, "--logs", "s3a://trail-bucket/logs"])
+    assert done.value.code == 2
+    assert "s3a:// is Hadoop's: give s3://bucket/prefix" in capsys.readouterr().err

@@ -163,7 +163,11 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
 
 def as_source(logs: str | Path | TrailSource) -> TrailSource:
     """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
-    (a local folder or file) or an existing source."""
+    (a local folder or file) or an existing source. Hadoop's `s3a://` and `s3n://` are
+    refused by name (they would otherwise be taken for a missing folder)."""
+    if isinstance(logs, str) and logs.startswith(("s3a://", "s3n://")):
+        scheme = logs.split(":", 1)[0]
+        raise ValueError(f"{scheme}:// is Hadoop's: give s3://bucket/prefix (read with boto3)")
     if isinstance(logs, str) and logs.startswith("s3://"):
         from policygen.s3 import S3Trail
 

@@ -44,6 +44,9 @@ from policygen.scanner import BatchResult, ScanQuery, scan_batch
 #: Stored bytes per Spark task once a job fills whole waves (smaller jobs are spread
 #: evenly over a wave's tasks).
 DEFAULT_PARTITION_BYTES = 32 * 1024 * 1024
+#: Stored bytes per wave of an all-principals scan, at most (about 10 million records, whose
+#: eventIDs come back to the driver: some 1.3 GB of Python objects).
+ALL_PRINCIPALS_WAVE_BYTES = 1024 * 1024 * 1024
 #: Tasks per wave, per core of the cluster; waves in flight at once.
 TASKS_PER_CORE = 2
 WAVES_IN_FLIGHT = 2
@@ -128,7 +131,7 @@ class SparkEngine:
         pool = ThreadPoolExecutor(WAVES_IN_FLIGHT, thread_name_prefix="policygen-spark")
         flight: deque[_Wave] = deque()
         try:
-            for wave in waves(batches, tasks, self.partition_bytes):
+            for wave in waves(batches, tasks, wave_bytes(query, tasks, self.partition_bytes)):
                 flight.append(_Wave.submit(pool, context, group, source, query, wave))
                 if len(flight) >= WAVES_IN_FLIGHT:
                     yield from flight.popleft().results()
@@ -181,10 +184,17 @@ def _stored(batch: Batch) -> int:
     return sum(obj.size for obj, _ in batch)
 
 
-def waves(batches: Iterable[Batch], tasks: int, partition_bytes: int) -> Iterator[list[Task]]:
-    """Consecutive batches, `tasks` times `partition_bytes` stored per wave, each wave cut
-    into at most `tasks` consecutive tasks of about equal stored bytes."""
+def wave_bytes(query: ScanQuery, tasks: int, partition_bytes: int) -> int:
+    """Stored bytes per wave: `tasks` partitions, but for an all-principals scan at most
+    `ALL_PRINCIPALS_WAVE_BYTES`, since its results carry every record's eventID to the
+    driver (for de-duplication), and the driver holds two waves of them."""
     budget = tasks * partition_bytes
+    return budget if query.principal is not None else min(budget, ALL_PRINCIPALS_WAVE_BYTES)
+
+
+def waves(batches: Iterable[Batch], tasks: int, budget: int) -> Iterator[list[Task]]:
+    """Consecutive batches, `budget` stored bytes per wave, each wave cut into at most
+    `tasks` consecutive tasks of about equal stored bytes."""
     wave: list[Batch] = []
     stored = 0
     for batch in batches:
