@@ -568,8 +568,9 @@ def spark_lines(figures: dict[str, Any], ratios: dict[str, Any]) -> list[str]:
         "first one-principal scan "
         f"{figures['spark-session-start']['first_one_seconds']} s (Python workers start and "
         "import policygen). What remains is what one machine pays for the ability to spread "
-        "a scan over many: task scheduling, the files' bytes and the results' round trips "
-        "between the JVM and its Python workers. For the Spark cases, CPU seconds and peak "
+        "a scan over many: task scheduling, and the tasks and their results passing "
+        "through the JVM to and from its Python workers (executors open local files "
+        "themselves). For the Spark cases, CPU seconds and peak "
         "RSS are the driver's Python only (the JVM and its Python workers are not counted). "
         "See [spark.md](spark.md) for running on a cluster.",
         "",
