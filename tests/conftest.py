@@ -43,9 +43,11 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     whatever is still running at the end is killed."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, data_dir: Path | None = None, **env: str) -> ServerProcess:
+    def start(
+        *args: str, data_dir: Path | None = None, auth: bool = True, **env: str
+    ) -> ServerProcess:
         folder = data_dir or tmp_path / f"data-{len(started)}"
-        server = ServerProcess(folder, *args, env=env)
+        server = ServerProcess(folder, *args, env=env, auth=auth)
         started.append(server)
         return server
 
@@ -72,3 +74,17 @@ def synth_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     generate_corpus(root, CorpusSpec(target_bytes=2_000_000, records_per_file=(10, 40), days=2))
     return root
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Figures tests record for the hardening report (fuzzing volume, load latencies)."""
+    figures = [
+        (name, value)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in report.user_properties
+        if name.startswith(("fuzz:", "load:", "crash:"))
+    ]
+    if figures:
+        terminalreporter.section("hardening figures")
+        for name, value in sorted(figures, key=lambda item: item[0]):
+            terminalreporter.write_line(f"{name} {value}")

@@ -79,9 +79,8 @@ def record(
     }
 
 
-def write_log(
+def delivery_path(
     root: Path,
-    records: list[dict[str, Any]],
     *,
     account: str = ACCOUNT,
     region: str = "us-east-1",
@@ -90,17 +89,23 @@ def write_log(
     compress: bool = True,
     suffix: str = "AbCdEfGh12345678",
 ) -> Path:
-    """Write one delivery file where CloudTrail would put it; returns its path."""
+    """Where CloudTrail would deliver a file (its folder is created)."""
     day = f"{delivered[:4]}/{delivered[4:6]}/{delivered[6:8]}"
     parts = ["AWSLogs", *([org] if org else []), account, "CloudTrail", region, day]
     folder = root.joinpath(*parts)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{account}_CloudTrail_{region}_{delivered}_{suffix}.json"
+    return folder / (f"{name}.gz" if compress else name)
+
+
+def write_log(
+    root: Path, records: list[dict[str, Any]], *, compress: bool = True, **where: Any
+) -> Path:
+    """Write one delivery file where CloudTrail would put it; returns its path.
+
+    `where` are `delivery_path`'s keywords (account, region, delivered, org, suffix).
+    """
+    path = delivery_path(root, compress=compress, **where)
     body = json.dumps({"Records": records}).encode()
-    if compress:
-        path = folder / f"{name}.gz"
-        path.write_bytes(gzip.compress(body, mtime=0))
-    else:
-        path = folder / name
-        path.write_bytes(body)
+    path.write_bytes(gzip.compress(body, mtime=0) if compress else body)
     return path

@@ -1,7 +1,9 @@
 """A real `policygen serve` process for tests: started on a free port, read by its log.
 
-Readiness and job progress are observed (log lines, `/health`, job status), never waited
-for with fixed sleeps.
+Servers authenticate with the test access keys in `KEYS` unless started with `auth=False`
+(`--no-auth`); boto3 clients and raw requests from here sign with them. Readiness and job
+progress are observed (log lines, `/health`, job status), never waited for with fixed
+sleeps.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from typing import Any, TypeVar
 
 import boto3
 import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
-from logfactory import ACCOUNT, ROLE_ARN
+from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN
 
 T = TypeVar("T")
 DEADLINE = 60.0
@@ -30,6 +35,39 @@ FINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
 TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main"
 ACCESS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/AccessAnalyzerMonitorServiceRole"
 START, END = "2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"
+REGION = "us-east-1"
+#: access key id -> (secret, account): what test servers are configured with.
+KEYS = {
+    "AKIDPOLICYGENTEST01": ("test/secret+one", ACCOUNT),
+    "AKIDPOLICYGENTEST02": ("test/secret+two", ACCOUNT),
+    "AKIDPOLICYGENOTHER1": ("test/secret+other", OTHER_ACCOUNT),
+}
+KEY, SECOND_KEY, OTHER_KEY = KEYS
+
+
+def write_credentials(path: Path) -> Path:
+    """A credentials file holding `KEYS`."""
+    path.write_text(
+        "".join(
+            f'[{key}]\nsecret_access_key = "{secret}"\naccount = "{account}"\n'
+            for key, (secret, account) in KEYS.items()
+        )
+    )
+    return path
+
+
+def signed_headers(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    key: str = KEY,
+    headers: dict[str, str] | None = None,
+    service: str = "access-analyzer",
+) -> dict[str, str]:
+    """The headers (Authorization, X-Amz-Date, ...) botocore's signer adds for `key`."""
+    request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
+    SigV4Auth(Credentials(key, KEYS[key][0]), service, REGION).add_auth(request)
+    return dict(request.headers.items())
 
 
 def start(client: Any, principal: str = ROLE_ARN, **details: Any) -> str:
@@ -62,11 +100,23 @@ def wait_until(check: Callable[[], T], timeout: float = DEADLINE, what: str = "c
 class ServerProcess:
     """`policygen serve --port 0 --workers 1` with its stderr collected line by line."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        auth: bool = True,
+        python: tuple[str, ...] = ("-m", "policygen"),
+    ) -> None:
         self.data_dir = data_dir
+        if auth:
+            credentials = write_credentials(data_dir.with_name(f"{data_dir.name}-keys.toml"))
+            access = ["--credentials-file", str(credentials)]
+        else:
+            access = ["--no-auth"]
         command = [
-            sys.executable, "-m", "policygen", "serve", "--port", "0",
-            "--data-dir", str(data_dir), "--workers", "1", *args,
+            sys.executable, *python, "serve", "--port", "0",
+            "--data-dir", str(data_dir), "--workers", "1", *access, *args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,
@@ -126,19 +176,46 @@ class ServerProcess:
                     raise AssertionError(f"no log line matching {pattern!r}:\n{log}")
                 self._changed.wait(remaining)
 
-    def client(self, access_key: str = "x", **config: Any) -> Any:
-        """A boto3 Access Analyzer client for this server (no retries: errors surface)."""
-        key = f"{access_key}{sorted(config.items())}"
+    def client(
+        self,
+        access_key: str = KEY,
+        secret: str | None = None,
+        token: str | None = None,
+        **config: Any,
+    ) -> Any:
+        """A boto3 Access Analyzer client for this server (no retries: errors surface),
+        signing with a test key (or with `secret`, to sign wrongly, and a session token)."""
+        key = f"{access_key}{secret}{token}{sorted(config.items())}"
         if key not in self._clients:
             self._clients[key] = boto3.client(
                 "accessanalyzer",
                 endpoint_url=self.url,
-                region_name="us-east-1",
+                region_name=REGION,
                 aws_access_key_id=access_key,
-                aws_secret_access_key="y",
+                aws_secret_access_key=secret or KEYS[access_key][0],
+                aws_session_token=token,
                 config=Config(retries={"total_max_attempts": 1}, **config),
             )
         return self._clients[key]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        key: str | None = KEY,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> httpx.Response:
+        """A raw HTTP request (`path` with its query, sent as written), signed with `key`
+        unless it is None."""
+        url = f"{self.url}{path}"
+        sent = dict(headers or {})
+        if key is not None:
+            sent = signed_headers(method, url, body, key, sent)
+        with httpx.Client(timeout=timeout) as http:
+            return http.send(http.build_request(method, url, content=body, headers=sent))
 
     def final(self, job_id: str, **flags: bool) -> dict[str, Any]:
         """GetGeneratedPolicy once the job has left IN_PROGRESS."""
@@ -172,11 +249,11 @@ class ServerProcess:
             self.process.kill()
             self.process.wait(DEADLINE)
         for pid in self.worker_pids:
-            if _is_worker(pid):
+            if is_worker(pid):
                 _signal(pid, signal.SIGKILL)
 
 
-def _is_worker(pid: int) -> bool:
+def is_worker(pid: int) -> bool:
     """Still a multiprocessing worker (not a recycled pid)?"""
     try:
         return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()

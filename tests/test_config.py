@@ -6,18 +6,78 @@ from pathlib import Path
 
 import pytest
 
-from policygen.config import ConfigError, ServerSettings, load_settings, parse_trail
+from policygen.config import (
+    AccessKey,
+    ConfigError,
+    ServerSettings,
+    is_loopback,
+    load_settings,
+    parse_trail,
+)
 
 TRAIL_A = "arn:aws:cloudtrail:us-east-1:111122223333:trail/a"
 TRAIL_B = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/b"
+KEY_ID, SECRET = "AKIDEXAMPLEKEY0001", "not-in-any-message/0123456789"
+NO_AUTH = {"auth": False}
+
+
+def write_credentials(path: Path, text: str | None = None) -> Path:
+    path.write_text(
+        text or f'[{KEY_ID}]\nsecret_access_key = "{SECRET}"\naccount = "111122223333"\n'
+    )
+    return path
 
 
 def test_defaults_are_safe(tmp_path: Path) -> None:
-    settings = load_settings({}, environ={})
+    with pytest.raises(ConfigError, match="no access keys are configured"):
+        load_settings({}, environ={})  # authentication is on by default
+    settings = load_settings(NO_AUTH, environ={})
     assert settings.host == "127.0.0.1"
     assert settings.max_concurrent_jobs == settings.max_jobs_per_day == 0  # limits off
     assert settings.retention_days == 0
     assert settings.db_path.parent == Path.home() / ".policygen"
+    assert settings.clock_skew == 900  # AWS's 15 minutes
+
+
+def test_credentials_file(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "policygen.toml"
+    config.parent.mkdir()
+    config.write_text('credentials_file = "keys.toml"\n')  # relative to the config file
+    write_credentials(config.parent / "keys.toml")
+    settings = load_settings({}, environ={}, config_file=config)
+    assert settings.auth is True
+    assert dict(settings.credentials) == {KEY_ID: AccessKey(KEY_ID, SECRET, "111122223333")}
+    assert SECRET not in repr(settings) + repr(settings.credentials)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (f'[{KEY_ID}]\nsecret_access_key = "{SECRET}"\n', "exactly secret_access_key"),
+        (f'[{KEY_ID}]\nsecret_access_key = ""\naccount = "111122223333"', "non-empty"),
+        (f'[{KEY_ID}]\nsecret_access_key = "{SECRET}"\naccount = 111122223333', "12-digit"),
+        (f'[short]\nsecret_access_key = "{SECRET}"\naccount = "111122223333"', "16 to 128"),
+        (f'secret_access_key = "{SECRET}"', "exactly secret_access_key"),
+        ("[", "not TOML"),
+    ],
+)
+def test_bad_credentials_files(tmp_path: Path, text: str, message: str) -> None:
+    path = write_credentials(tmp_path / "keys.toml", text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings({"credentials_file": str(path)}, environ={})
+    assert SECRET not in str(caught.value)
+
+
+def test_no_auth_only_on_loopback(tmp_path: Path) -> None:
+    for host in ("127.0.0.1", "::1", "localhost"):
+        assert load_settings({**NO_AUTH, "host": host}, environ={}).host == host
+    for host in ("0.0.0.0", "::", "192.0.2.10"):
+        with pytest.raises(ConfigError, match=f"refusing to listen on {host} without auth"):
+            load_settings({**NO_AUTH, "host": host}, environ={})
+    keys = str(write_credentials(tmp_path / "keys.toml"))
+    everywhere = load_settings({"host": "0.0.0.0"}, environ={"POLICYGEN_CREDENTIALS_FILE": keys})
+    assert everywhere.auth and everywhere.credentials
+    assert not is_loopback("no-such-host.invalid")
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -40,7 +100,8 @@ allowed_accounts = ["111122223333"]
         "POLICYGEN_DATA_EVENTS": "false",
         "POLICYGEN_TRAILS": f"{TRAIL_B}=/mnt/b",
     }
-    settings = load_settings({"port": 9200, "workers": None}, (f"{TRAIL_A}=/x/a",), environ=environ)
+    flags = {"port": 9200, "workers": None, **NO_AUTH}
+    settings = load_settings(flags, (f"{TRAIL_A}=/x/a",), environ=environ)
     assert settings.port == 9200  # flag beats environment beats file
     assert settings.workers == 3  # a flag left out does not override
     assert settings.max_jobs_per_day == 50
@@ -56,7 +117,7 @@ def test_s3_trail_locations_and_aws_settings() -> None:
         "POLICYGEN_RESOLVE_TRAILS": "yes",
         "POLICYGEN_SERVICE_LAST_ACCESSED": "off",
     }
-    flags = {"access_role_mode": "fallback"}
+    flags = {"access_role_mode": "fallback", "auth": False}
     settings = load_settings(flags, (f"{TRAIL_A}=s3://logs/team/a/",), environ=environ)
     assert dict(settings.trails) == {TRAIL_A: "s3://logs/team/a", TRAIL_B: "s3://org-logs"}
     assert settings.resolve_trails is True
@@ -69,7 +130,7 @@ def test_s3_trail_locations_and_aws_settings() -> None:
 def test_relative_trail_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "conf" / "policygen.toml"
     config.parent.mkdir()
-    config.write_text(f'[trails]\n"{TRAIL_A}" = "logs"\n')
+    config.write_text(f'auth = false\n[trails]\n"{TRAIL_A}" = "logs"\n')
     settings = load_settings({}, environ={}, config_file=config)
     assert settings.trails[TRAIL_A] == str(tmp_path / "conf" / "logs")  # next to the file
     monkeypatch.chdir(tmp_path)
@@ -93,13 +154,17 @@ def test_relative_trail_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ({}, (), {"POLICYGEN_PORT": "eighty"}, "POLICYGEN_PORT"),
         ({}, (), {"POLICYGEN_DATA_EVENTS": "maybe"}, "POLICYGEN_DATA_EVENTS"),
         ({}, (), {"POLICYGEN_CONFIG": "/no/such/file.toml"}, "No such file"),
+        ({"max_file_bytes": "lots"}, (), {}, "not a size"),
+        ({"max_file_bytes": 0}, (), {}, "max_file_bytes"),
+        ({"clock_skew": 0}, (), {}, "clock_skew"),
+        ({}, (), {"POLICYGEN_CREDENTIALS_FILE": "/no/such/keys.toml"}, "No such file"),
     ],
 )
 def test_bad_settings_are_one_line_errors(
     flags: dict, trails: tuple, environ: dict, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_settings(flags, trails, environ=environ)
+        load_settings({**NO_AUTH, **flags}, trails, environ=environ)
 
 
 @pytest.mark.parametrize(

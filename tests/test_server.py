@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 from logfactory import ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
-from serverprocess import ACCESS_ROLE, END, START, TRAIL, ServerProcess, start
+from serverprocess import ACCESS_ROLE, END, KEY, KEYS, START, TRAIL, ServerProcess, start
 
 UNKNOWN_TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/nowhere"
 
@@ -84,7 +84,7 @@ def test_api_policy_equals_cli_policy(
         "includeResourcePlaceholders": str(PLACEHOLDERS in flags).lower(),
         "includeServiceLevelTemplate": str(TEMPLATE in flags).lower(),
     }
-    api = httpx.get(f"{server.url}/policy/generation/{job_id}", params=query).json()
+    api = server.request("GET", f"/policy/generation/{job_id}?{urlencode(query)}").json()
     cli = policygen_generate(principal, logs, trail_arn, *flags)
     assert api["generatedPolicyResult"] == cli
     assert cli["generatedPolicies"]
@@ -244,8 +244,8 @@ def aws(server: ServerProcess, *args: str) -> subprocess.Popen[str]:
     """The AWS CLI (v1, from the test extra) pointed at the server."""
     env = {
         **os.environ,
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": KEYS[KEY][0],
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,

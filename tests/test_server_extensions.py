@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from logfactory import ACCOUNT, ROLE_ARN, record, write_log
-from serverprocess import END, START, TRAIL, ServerProcess, start
+from serverprocess import END, KEY, KEYS, START, TRAIL, ServerProcess, start
 
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/fn-exec"
 
@@ -65,8 +65,8 @@ def client_with_query(server: ServerProcess, **query: str) -> Any:
         "accessanalyzer",
         endpoint_url=server.url,
         region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=KEYS[KEY][0],
         config=Config(retries={"total_max_attempts": 1}),
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
-from serverprocess import TRAIL, ServerProcess, start
+from serverprocess import KEY, SECOND_KEY, TRAIL, ServerProcess, start
 
 StartServer = Callable[..., ServerProcess]
 
@@ -48,14 +48,14 @@ def test_concurrency_daily_quota_and_allowed_accounts(
 
 def test_rate_limit_throttles_each_caller(start_server: StartServer) -> None:
     server = start_server("--rate-limit", "0.2")  # one request per five seconds
-    client = server.client(access_key="AKIDTHROTTLED")
+    client = server.client(access_key=KEY)
     client.list_policy_generations()
     with pytest.raises(client.exceptions.ThrottlingException) as caught:
         client.list_policy_generations()
     error = caught.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert 1 <= error["retryAfterSeconds"] <= 5
-    server.client(access_key="AKIDOTHER").list_policy_generations()  # its own allowance
+    server.client(access_key=SECOND_KEY).list_policy_generations()  # its own allowance
 
 
 def test_internal_error_hides_details(start_server: StartServer) -> None:

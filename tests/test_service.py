@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from policygen import generate_policy, jobs
-from policygen.analysis import AnalysisOptions
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
@@ -52,7 +51,7 @@ class Runner:
     def warm_up(self) -> None:
         pass
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = 0) -> None:
         pass
 
 
@@ -77,9 +76,7 @@ class Backend:
         return self.service.start_policy_generation(params)["jobId"]
 
     def run(self, job_id: str) -> str:
-        settings = self.service.settings
-        config = jobs.WorkerConfig(str(settings.db_path), settings.trails, AnalysisOptions())
-        return jobs.run_job(config, job_id)
+        return jobs.run_job(jobs.WorkerConfig.for_settings(self.service.settings), job_id)
 
     def get(self, job_id: str, **flags: bool) -> dict[str, Any]:
         return self.service.get_generated_policy({"jobId": job_id, **flags})
@@ -198,6 +195,16 @@ def test_client_token_makes_start_idempotent(backend: Backend) -> None:
         backend.start(token="t-1", endTime=END - timedelta(hours=1))
     assert caught.value.members["resourceId"] == first
     assert backend.start(token="t-2") != first
+
+
+def test_empty_client_token_is_no_token(backend: Backend) -> None:
+    """Found by the fuzzer: two Starts with clientToken "" hit the token index (a 500)."""
+    params = {"policyGenerationDetails": {"principalArn": ROLE_ARN}, "clientToken": ""}
+    details = {"trails": [{"cloudTrailArn": TRAIL}], "accessRole": ACCESS_ROLE, "startTime": START}
+    for end in (END, END - timedelta(hours=1)):
+        cloud_trail = {**details, "endTime": end}
+        backend.service.start_policy_generation({**params, "cloudTrailDetails": cloud_trail})
+    assert len(backend.runner.submitted) == 2
 
 
 def test_concurrent_job_limit(make_backend) -> None:
@@ -403,7 +410,7 @@ def test_worker_stops_after_the_file_during_which_it_was_canceled(
 
     job = store.get(job_id)
     with pytest.raises(jobs.JobCanceled):
-        jobs.generate(job.spec, backend.service.settings.trails, AnalysisOptions(), on_file)
+        jobs.generate(job.spec, jobs.WorkerConfig.for_settings(backend.service.settings), on_file)
     assert len(read) == 1
 
 

@@ -31,6 +31,7 @@ from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.sources import LogObject, TrailSource
+from policygen.units import parse_size
 from policygen.usage import ScanStats
 
 USAGE_ERROR = 2
@@ -175,6 +176,14 @@ def template_line(result: GenerationResult) -> str:
     return f"service-level template from: {analysis.service_level_source}{note}"
 
 
+def positive_size(text: str) -> int:
+    """A size flag (`512MiB`); ValueError (a one-line usage error) unless it is positive."""
+    size = parse_size(text)
+    if size < 1:
+        raise ValueError(f"not a positive size: {text!r}")
+    return size
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="policygen")
 def cli() -> None:
@@ -220,6 +229,12 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
             help="Role to assume (with the ambient credentials) for reading logs in S3.",
         ),
         *read_options(),
+        click.option(
+            "--max-file-bytes",
+            default="512MiB",
+            show_default=True,
+            help="Skip (and report) log files larger than this, stored or decompressed.",
+        ),
         click.option(
             "--no-index",
             "use_index",
@@ -281,6 +296,7 @@ def run_scan(
             regions=scan.pop("regions") or None,
             on_file=on_file,
             observe=observe,
+            max_file_bytes=positive_size(scan.pop("max_file_bytes")),
             **scan,
         )
         if service_level and access is not None:
@@ -307,6 +323,7 @@ def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResul
             workers=scan["workers"],
             on_file=on_file,
             observe=observe,
+            max_file_bytes=positive_size(scan["max_file_bytes"]),
         )
 
 
@@ -551,7 +568,7 @@ def synth(
     workers: int,
 ) -> None:
     """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
-    from policygen.synth import CorpusSpec, generate_corpus, parse_size
+    from policygen.synth import CorpusSpec, generate_corpus
 
     with user_errors():
         overrides = {"accounts": accounts, "regions": regions}
@@ -624,13 +641,35 @@ def synth(
 @click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
 @click.option("--data-events/--no-data-events", default=None, help="As for generate.")
 @click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+@click.option(
+    "--max-file-bytes", help="Skip log files larger than this, stored or decompressed (512MiB)."
+)
+@click.option(
+    "--credentials-file",
+    type=click.Path(path_type=Path),
+    help="TOML file of the access keys callers sign with (env POLICYGEN_CREDENTIALS_FILE).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=None,
+    help="Accept unsigned requests; only on a loopback address.",
+)
+@click.option("--clock-skew", type=float, help="Seconds a signature's time may be off (900).")
+@click.option(
+    "--shutdown-grace", type=float, help="Seconds SIGTERM waits for running jobs (default 30)."
+)
 def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) -> None:
-    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI)."""
+    """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI).
+
+    Requests must be signed (SigV4) with a key from --credentials-file, unless --no-auth.
+    """
     from policygen.api.app import serve as run_server
     from policygen.config import load_settings
 
     if not flags["allowed_accounts"]:
         flags["allowed_accounts"] = None
+    flags["auth"] = False if flags.pop("no_auth") else None
     with user_errors():
         settings = load_settings(flags, trails, config_file=config_file)
         run_server(settings)

@@ -3,13 +3,17 @@
 Later sources win: defaults < config file < environment < flags. Trails (`ARN=LOCATION`)
 are merged across all three, a later source replacing an ARN's location. Every value is
 checked here, so a bad setting stops `policygen serve` with one line, before it listens.
+Access keys come from their own file (`credentials_file`), never from the command line or
+the environment, and their secrets never appear in a repr or a message.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +25,15 @@ from policygen.aws import ACCESS_ROLE_MODES
 from policygen.paths import HOME_ENV, home_data_dir
 from policygen.s3 import is_s3_url
 from policygen.s3 import parse_url as parse_s3_url
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES
+from policygen.units import parse_size
 
 ENV_PREFIX = "POLICYGEN_"
 CONFIG_ENV = "POLICYGEN_CONFIG"
 DB_NAME = "policygen.sqlite"
 ACCOUNT_RE = re.compile(r"\d{12}")
+#: AWS's AccessKeyId shape: 16 to 128 word characters.
+ACCESS_KEY_ID_RE = re.compile(r"\w{16,128}", re.ASCII)
 
 
 class ConfigError(ValueError):
@@ -34,6 +42,15 @@ class ConfigError(ValueError):
 
 def default_data_dir() -> Path:
     return home_data_dir()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An access key the server accepts, and the account whose jobs its caller sees."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    account: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,18 @@ class ServerSettings:
     access_role_mode: str = "assume"
     #: ask IAM for service last accessed data (the service-level template) when reading S3.
     service_last_accessed: bool = True
+    #: largest log file read, stored or decompressed (a gzip bomb stops here).
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: verify SigV4 signatures; off only when asked (`--no-auth`), and only on loopback.
+    auth: bool = True
+    #: TOML file of access keys: `[<access key id>]` tables of `secret_access_key`, `account`.
+    credentials_file: Path | None = None
+    #: seconds a request's `X-Amz-Date` may be off the server's clock (AWS: 15 minutes).
+    clock_skew: float = 900
+    #: seconds SIGTERM waits for running jobs before stopping them for the next start.
+    shutdown_grace: float = 30
+    #: access key id -> key, read from `credentials_file`.
+    credentials: Mapping[str, AccessKey] = field(default_factory=dict, repr=False)
 
     @property
     def db_path(self) -> Path:
@@ -101,6 +130,12 @@ def _accounts(value: Any) -> tuple[str, ...]:
     return tuple(str(item) for item in items)
 
 
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a size such as 512MB")
+    return parse_size(value)
+
+
 def _path(value: Any) -> Path:
     return Path(str(value)).expanduser()
 
@@ -123,6 +158,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "resolve_trails": _bool,
     "access_role_mode": str,
     "service_last_accessed": _bool,
+    "max_file_bytes": _size,
+    "auth": _bool,
+    "credentials_file": _path,
+    "clock_skew": _float,
+    "shutdown_grace": _float,
 }
 
 
@@ -191,6 +231,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
     settings = {name: _convert(name, value, f"{path}: {name}") for name, value in data.items()}
     base = path.parent.absolute()
+    if "credentials_file" in settings:  # relative to the config file, as trails are
+        settings["credentials_file"] = base / settings["credentials_file"]
     trails = dict(_trail(arn, str(loc), base) for arn, loc in trails_table.items())
     return settings, trails
 
@@ -232,8 +274,57 @@ def load_settings(
     )
     trails.update(parse_trail(spec) for spec in trail_specs)
     settings = dataclasses.replace(ServerSettings(), **values, trails=trails)
+    if settings.credentials_file is not None:
+        keys = read_credentials_file(settings.credentials_file)
+        settings = dataclasses.replace(settings, credentials=keys)
     check(settings)
     return settings
+
+
+def read_credentials_file(path: Path) -> dict[str, AccessKey]:
+    """Access keys from a TOML file, one table per key:
+
+    ```toml
+    [AKIAIOSFODNN7EXAMPLE]
+    secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    account = "111122223333"
+    ```
+    Messages name the file and the key id, never a secret.
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"credentials file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"credentials file {path}: not TOML ({exc})") from None
+    return {key_id: _access_key(path, key_id, entry) for key_id, entry in data.items()}
+
+
+def _access_key(path: Path, key_id: str, entry: Any) -> AccessKey:
+    where = f"credentials file {path}: [{key_id}]"
+    if not ACCESS_KEY_ID_RE.fullmatch(key_id):
+        raise ConfigError(f"{where}: an access key id is 16 to 128 letters, digits or _")
+    if not isinstance(entry, dict) or set(entry) != {"secret_access_key", "account"}:
+        raise ConfigError(f"{where}: expected exactly secret_access_key and account")
+    secret, account = entry["secret_access_key"], entry["account"]
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(f"{where}: secret_access_key must be a non-empty string")
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
+        raise ConfigError(f"{where}: account must be a 12-digit account id in quotes")
+    return AccessKey(key_id, secret, account)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) reaches this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
 def check(settings: ServerSettings) -> None:
@@ -245,6 +336,8 @@ def check(settings: ServerSettings) -> None:
     for name in ("max_concurrent_jobs", "max_jobs_per_day", "retention_days", "rate_limit"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must not be negative (0 means no limit)")
+    if settings.max_file_bytes < 1:
+        raise ConfigError("max_file_bytes must be at least 1 byte")
     if settings.max_window_days <= 0 or settings.db_timeout < 0:
         raise ConfigError("max_window_days must be positive and db_timeout not negative")
     if settings.access_role_mode not in ACCESS_ROLE_MODES:
@@ -259,3 +352,20 @@ def check(settings: ServerSettings) -> None:
         raise ConfigError(f"allowed account {bad[0]!r} is not a 12-digit account id")
     if settings.default_trail is not None and settings.default_trail not in settings.trails:
         raise ConfigError(f"default trail {settings.default_trail} is not one of the trails")
+    if settings.clock_skew <= 0 or settings.shutdown_grace < 0:
+        raise ConfigError("clock_skew must be positive and shutdown_grace not negative")
+    check_auth(settings)
+
+
+def check_auth(settings: ServerSettings) -> None:
+    """Authentication is on unless turned off, and never off beyond this machine."""
+    if settings.auth and not settings.credentials:
+        raise ConfigError(
+            "authentication is on but no access keys are configured: give "
+            "--credentials-file FILE (or --no-auth, on a loopback address only)"
+        )
+    if not settings.auth and not is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without authentication: "
+            "--no-auth is for loopback addresses (127.0.0.1, ::1, localhost) only"
+        )

@@ -19,7 +19,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.scanner import ProgressCallback, scan
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback, scan
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
@@ -182,20 +182,30 @@ def collect_usage(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
     window, else from a scan of `source` (in worker processes when it is large).
 
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
     created (it holds every resource fact). `workers=1` scans in this process; `observe`
-    is how many resource facts a scan collects (all: any rendering can be asked for).
+    is how many resource facts a scan collects (all: any rendering can be asked for);
+    files larger than `max_file_bytes` (stored or decompressed) are skipped and reported.
     """
     folder = _single_folder(source)
     if use_index and folder is not None:
         usage = indexed_usage(principal, folder, selection, data_dir)
         if usage is not None:
             return usage
-    found = scan(source, selection, principal, on_file=on_file, workers=workers, observe=observe)
+    found = scan(
+        source,
+        selection,
+        principal,
+        on_file=on_file,
+        workers=workers,
+        observe=observe,
+        max_file_bytes=max_file_bytes,
+    )
     return found[principal.arn]
 
 
@@ -239,6 +249,7 @@ def generate_policy(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
@@ -257,6 +268,7 @@ def generate_policy(
         data_dir=data_dir,
         use_index=use_index,
         observe=observe,
+        max_file_bytes=max_file_bytes,
     )
     return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
 
@@ -274,6 +286,7 @@ def generate_all_policies(
     on_file: ProgressCallback | None = None,
     workers: int | None = None,
     observe: ObserveLevel = "all",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
@@ -282,7 +295,13 @@ def generate_all_policies(
     """
     job = Job.of(logs, start, end, regions, margin, trail_arn)
     found = scan(
-        job.source, job.selection(None), None, on_file=on_file, workers=workers, observe=observe
+        job.source,
+        job.selection(None),
+        None,
+        on_file=on_file,
+        workers=workers,
+        observe=observe,
+        max_file_bytes=max_file_bytes,
     )
     options = AnalysisOptions(denied=denied, data_events=data_events)
     return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]

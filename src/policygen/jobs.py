@@ -5,6 +5,10 @@ A worker runs the same library functions as `policygen generate` (`collect_usage
 whether the job was canceled (the status in the store) or the server is going away, and
 stops; so a cancellation takes effect within one file's read, and a job interrupted by a
 shutdown stays `IN_PROGRESS` for the next start to resume.
+
+A shutdown is bounded: queued jobs are left for the next start at once, running ones get
+a grace period to finish, then are told to stop, and workers that do not stop within
+`STOP_SECONDS` (stuck in one huge file, or frozen) are killed.
 """
 
 from __future__ import annotations
@@ -15,16 +19,17 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from policygen import catalogue
-from policygen.analysis import Analysis, AnalysisOptions, analyse
+from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
+from policygen.config import ServerSettings
 from policygen.engine import collect_usage
 from policygen.errors import (
     AUTHORIZATION_ERROR,
@@ -33,12 +38,16 @@ from policygen.errors import (
     JobFailure,
 )
 from policygen.remote import AwsSettings, RemoteTrails
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES
 from policygen.sources import LocalFolder, LogObject, Selection, TrailSource
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
 from policygen.trails import TrailSet, trail_regions
 
 log = logging.getLogger("policygen.jobs")
+
+#: How long workers told to stop may take to reach the end of their file before they are killed.
+STOP_SECONDS = 3.0
 
 
 class JobCanceled(Exception):
@@ -58,6 +67,22 @@ class WorkerConfig:
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
     aws: AwsSettings = field(default_factory=AwsSettings)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    @classmethod
+    def for_settings(cls, settings: ServerSettings) -> WorkerConfig:
+        """What the server's settings tell every worker."""
+        denied = cast(DeniedMode, settings.denied)
+        return cls(
+            str(settings.db_path),
+            dict(settings.trails),
+            AnalysisOptions(denied=denied, data_events=settings.data_events),
+            settings.db_timeout,
+            AwsSettings(
+                settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
+            ),
+            settings.max_file_bytes,
+        )
 
 
 def open_trails(
@@ -91,24 +116,26 @@ def open_trails(
 
 
 def generate(
-    spec: JobSpec,
-    locations: Mapping[str, str],
-    options: AnalysisOptions,
-    on_file: Callable[[LogObject], None] | None = None,
-    aws: AwsSettings | None = None,
-    data_dir: Path | None = None,
+    spec: JobSpec, config: WorkerConfig, on_file: Callable[[LogObject], None] | None = None
 ) -> Analysis:
     """Scan the job's trails (or read the usage index in `data_dir` when it covers the
     job) and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
-    remote = RemoteTrails(spec.access_role, aws or AwsSettings())
-    source = open_trails(spec, locations, remote)
+    remote = RemoteTrails(spec.access_role, config.aws)
+    source = open_trails(spec, config.trails, remote)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
     try:
-        usage = collect_usage(principal, source, selection, on_file=on_file, data_dir=data_dir)
+        usage = collect_usage(
+            principal,
+            source,
+            selection,
+            on_file=on_file,
+            max_file_bytes=config.max_file_bytes,
+            data_dir=Path(config.db_path).parent,
+        )
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
-    analysis = analyse(usage, options)
+    analysis = analyse(usage, config.options)
     remote.add_last_accessed(analysis, principal, spec.start)
     return analysis
 
@@ -168,9 +195,7 @@ def _run(store: Store, job_id: str, config: WorkerConfig) -> str:
         job = store.get(job_id)
         if job is None or job.status is not Status.IN_PROGRESS:
             return "not in progress"
-        analysis = generate(
-            job.spec, config.trails, config.options, watch, config.aws, Path(config.db_path).parent
-        )
+        analysis = generate(job.spec, config, on_file=watch)
     except JobCanceled:
         return Status.CANCELED
     except JobInterrupted:
@@ -215,6 +240,8 @@ class JobRunner:
         self._stop = self._context.Event()
         self._lock = threading.Lock()
         self._pool = self._new_pool()
+        self._jobs: set[Future[str]] = set()
+        self._closing = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -232,13 +259,18 @@ class JobRunner:
             future.add_done_callback(_log_ready)
 
     def submit(self, job_id: str) -> None:
-        """Queue a job for the next free worker."""
+        """Queue a job for the next free worker (after a shutdown began: for the next start)."""
         with self._lock:
+            if self._closing:
+                return
             pool = self._pool
             future = pool.submit(run_job, self.config, job_id)
+            self._jobs.add(future)
         future.add_done_callback(partial(self._done, job_id, pool))
 
     def _done(self, job_id: str, pool: ProcessPoolExecutor, future: Future[str]) -> None:
+        with self._lock:
+            self._jobs.discard(future)
         if future.cancelled():
             return
         error = future.exception()
@@ -247,7 +279,7 @@ class JobRunner:
             return
         if isinstance(error, BrokenProcessPool):
             with self._lock:
-                if self._pool is pool and not self._stop.is_set():
+                if self._pool is pool and not self._closing:
                     self._pool = self._new_pool()
             reason = "the worker process running it died"
         else:
@@ -256,9 +288,33 @@ class JobRunner:
             log.error("job %s: %s", job_id, reason)
             self.on_lost(job_id, reason)
 
-    def shutdown(self) -> None:
-        """Stop the workers: running jobs stop at their next file and stay `IN_PROGRESS`."""
-        self._stop.set()
+    def shutdown(self, grace: float = 0) -> None:
+        """Stop the workers within `grace` + `STOP_SECONDS` seconds.
+
+        Queued jobs stay `IN_PROGRESS` for the next start; running ones may finish within
+        `grace`, then stop at their next file (and are resumed at the next start too).
+        """
         with self._lock:
-            pool = self._pool
+            self._closing = True
+            pool, jobs = self._pool, list(self._jobs)
+        running = [job for job in jobs if not job.cancel()]
+        if running:
+            log.info("shutdown: waiting up to %gs for %d running job(s)", grace, len(running))
+            running = list(wait(running, timeout=grace).not_done)
+        self._stop.set()
+        if running:
+            log.info("shutdown: stopping %d job(s) at their next file", len(running))
+            if wait(running, timeout=STOP_SECONDS).not_done:
+                _kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers (their jobs resume at the next start). Python 3.14 has
+    `kill_workers`; before it, the pool's process table is the only handle on them."""
+    log.warning("shutdown: killing the workers that did not stop")
+    if hasattr(pool, "kill_workers"):
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()

@@ -94,9 +94,12 @@ class ScanQuery:
 def decompress(data: bytes, max_bytes: int) -> bytes:
     """Gunzip `data` if it is gzip (every member), refusing output beyond `max_bytes`.
 
-    The cap stops gzip bombs; a truncated or damaged stream is a `FileError`.
+    The cap stops gzip bombs (and applies to plain files too); a truncated or damaged
+    stream is a `FileError`.
     """
     if not data.startswith(GZIP_MAGIC):
+        if len(data) > max_bytes:
+            raise FileError(f"larger than {max_bytes} bytes")
         return data
     parts: list[bytes] = []
     size = 0
@@ -126,7 +129,7 @@ def _raw_records(text: bytes) -> list[msgspec.Raw]:
             records = decoder.decode(text)
         except msgspec.ValidationError:
             continue
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise FileError(f"not JSON: {exc}") from None
         return records if isinstance(records, list) else records.Records
     raise NotALogFile("no Records array")
@@ -138,7 +141,7 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
         return LOG_DECODER.decode(text).Records
     except msgspec.ValidationError:
         pass
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # nesting deeper than msgspec allows
         raise FileError(f"not JSON: {exc}") from None
     records = []
     for raw in _raw_records(text):
@@ -184,7 +187,7 @@ def candidate_records(text: bytes, needle: bytes, found: int = 0) -> list[Record
                 end = array_end
             records.append(RECORD_DECODER.decode(view[start:end]))
             found = text.find(needle, end)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return records
 
@@ -276,6 +279,8 @@ class Tally:
         stats, obj = self.stats, task.obj
         if task.error is not None:
             return task.error
+        if obj.size > self.query.max_file_bytes:  # the cap bounds a worker's memory
+            return f"larger than {self.query.max_file_bytes} bytes"
         try:
             data = task.data
             if data is None:
@@ -359,7 +364,10 @@ class Tally:
                 ignored[event_type] += 1
                 continue
             when = record.eventTime
-            if when is None or not lo <= when <= hi:
+            if when is None:
+                bad += 1
+                continue
+            if not lo <= when <= hi:
                 ignored["outside window"] += 1
                 continue
             if regions is not None and record.awsRegion not in regions:
@@ -580,6 +588,8 @@ def task_for(obj: LogObject, data: bytes | OSError | None, query: ScanQuery) -> 
     account = account_of(obj.key) if query.principal is None else None
     if isinstance(data, OSError):
         return FileTask(obj, None, delivered, f"unreadable: {data.strerror or data}", account)
+    if obj.size > query.max_file_bytes:  # not sent to a worker; reported there
+        return FileTask(obj, None, delivered, f"larger than {query.max_file_bytes} bytes", account)
     return FileTask(obj, data, delivered, account=account)
 
 

@@ -1,8 +1,10 @@
 """The Access Analyzer backend: what Start, Get, List and Cancel mean, apart from the wire.
 
-Operations take the validated input of `api.protocol.parse_request` and return the output
-shape's members as Python values (the protocol serialises them). Rules AWS leaves open
-follow aws-policy-generation.md §7; docs/server.md lists them.
+Operations take the validated input of `api.protocol.parse_request` and the caller's
+account (from its verified access key; None when authentication is off), and return the
+output shape's members as Python values (the protocol serialises them). A caller sees only
+its own account's jobs (§7 #6). Rules AWS leaves open follow aws-policy-generation.md §7;
+docs/server.md lists them.
 """
 
 from __future__ import annotations
@@ -12,24 +14,24 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from policygen.analysis import CLOUDTRAIL_SOURCE, Analysis, AnalysisOptions, DeniedMode
+from policygen.analysis import CLOUDTRAIL_SOURCE, Analysis
 from policygen.api.errors import (
     AccessDeniedError,
     ConflictError,
     ServiceQuotaExceededError,
     ValidationError,
 )
-from policygen.api.protocol import EXTRA_HEADERS
+from policygen.api.protocol import EXTENSION_MEMBER, EXTRA_HEADERS
 from policygen.arns import Principal
 from policygen.config import ServerSettings
 from policygen.engine import GenerationResult, TrailProperties, generated_policy_result
 from policygen.jobs import SERVICE_ERROR, JobRunner, WorkerConfig
-from policygen.remote import AwsSettings
 from policygen.store import Job, JobSpec, Status, Store
 from policygen.timeutil import format_time, now
 from policygen.trails import GLOBAL_SERVICES_REGION, trail_regions, union_regions
@@ -67,17 +69,7 @@ class PolicyGenerationService:
         """The service with its store and worker pool, as `policygen serve` runs it."""
         store = Store(settings.db_path, timeout=settings.db_timeout)
         service = cls(settings, store)
-        denied = cast(DeniedMode, settings.denied)
-        options = AnalysisOptions(denied=denied, data_events=settings.data_events)
-        config = WorkerConfig(
-            str(settings.db_path),
-            dict(settings.trails),
-            options,
-            settings.db_timeout,
-            AwsSettings(
-                settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
-            ),
-        )
+        config = WorkerConfig.for_settings(settings)
         service.runner = JobRunner(config, settings.workers, service.resume_or_fail)
         return service
 
@@ -93,9 +85,10 @@ class PolicyGenerationService:
             self.resume_or_fail(job.job_id, "the server stopped while it ran")
 
     def shut_down(self) -> None:
-        """Stop the workers; jobs they were running resume at the next start."""
+        """Stop the workers, letting running jobs finish within the grace period; the
+        others resume at the next start."""
         if self.runner is not None:
-            self.runner.shutdown()
+            self.runner.shutdown(self.settings.shutdown_grace)
 
     def resume_or_fail(self, job_id: str, reason: str) -> None:
         """Rerun an interrupted job, unless it was interrupted too often: then fail it."""
@@ -113,15 +106,20 @@ class PolicyGenerationService:
 
     # --- operations ------------------------------------------------------------------
 
-    def start_policy_generation(self, params: Params) -> dict[str, Any]:
+    def start_policy_generation(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """Record a job and hand it to the workers; a retried clientToken returns its job.
 
         Token lookup, quota checks and the insert share one write transaction, so two
         concurrent Starts cannot both pass a limit or both use a token.
         """
         principal = Principal.parse(params["policyGenerationDetails"]["principalArn"])
+        if caller is not None and principal.account != caller:
+            raise AccessDeniedError(
+                f"The caller's account {caller} cannot generate policies for principals of "
+                f"account {principal.account}."
+            )
         self._check_account(principal.account)
-        token = params.get("clientToken")
+        token = params.get("clientToken") or None  # an empty token is no token
         fingerprint = request_fingerprint(params)
         submitted = self.clock()
         with self.store.transaction():
@@ -147,14 +145,15 @@ class PolicyGenerationService:
             self.runner.submit(job.job_id)
         return {"jobId": job.job_id}
 
-    def get_generated_policy(self, params: Params) -> dict[str, Any]:
+    def get_generated_policy(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """The job's details and its policy, rendered now the way the flags ask.
 
         With the service-level template, a header says where its services came from.
         """
-        job = self._job(params["jobId"], with_analysis=True)
+        job = self._job(params["jobId"], caller, with_analysis=True)
         service_level = params.get("includeServiceLevelTemplate", False)
         answer: dict[str, Any] = {
+            EXTENSION_MEMBER: scan_report(job, self.settings.trails),
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
                 job,
@@ -168,14 +167,15 @@ class PolicyGenerationService:
             answer[EXTRA_HEADERS] = {TEMPLATE_SOURCE_HEADER: source}
         return answer
 
-    def list_policy_generations(self, params: Params) -> dict[str, Any]:
-        """Jobs newest first, optionally for one principal, a page at a time."""
+    def list_policy_generations(self, params: Params, caller: str | None = None) -> dict[str, Any]:
+        """The caller's jobs newest first, optionally for one principal, a page at a time."""
         principal_arn = params.get("principalArn")
         if principal_arn is not None:
             self._check_account(Principal.parse(principal_arn).account)
         limit = min(params.get("maxResults", DEFAULT_MAX_RESULTS), MAX_MAX_RESULTS)
         before = decode_token(params["nextToken"], principal_arn) if "nextToken" in params else None
         jobs = self.store.page(
+            account=caller,
             principal_arn=principal_arn,
             before_seq=before,
             since=self._retention_cutoff(),
@@ -186,9 +186,9 @@ class PolicyGenerationService:
             result["nextToken"] = encode_token(jobs[limit - 1].seq, principal_arn)
         return result
 
-    def cancel_policy_generation(self, params: Params) -> dict[str, Any]:
+    def cancel_policy_generation(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """Cancel a job in progress; a finished job is left as it is (a 200 no-op)."""
-        job = self._job(params["jobId"])
+        job = self._job(params["jobId"], caller)
         if self.store.finish(job.job_id, Status.CANCELED, self.clock()):
             log.info("job %s canceled", job.job_id)
         return {}
@@ -211,11 +211,16 @@ class PolicyGenerationService:
         days = self.settings.retention_days
         return self.clock() - timedelta(days=days) if days else None
 
-    def _job(self, job_id: str, *, with_analysis: bool = False) -> Job:
-        """A visible job, or the ValidationException AWS SDKs model for a bad id (§7 #1)."""
+    def _job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> Job:
+        """A job the caller may see, or the ValidationException AWS SDKs model for a bad id
+        (§7 #1): another account's job is as unknown as one that never existed (§7 #6)."""
         job = self.store.get(job_id, with_analysis=with_analysis)
         cutoff = self._retention_cutoff()
-        if job is None or (cutoff is not None and job.started_on < cutoff):
+        if (
+            job is None
+            or (cutoff is not None and job.started_on < cutoff)
+            or (caller is not None and job.account != caller)
+        ):
             raise ValidationError(
                 f"No policy generation job with id {job_id!r}.",
                 fields=[("jobId", "No such job (unknown, or older than the retention period)")],
@@ -405,3 +410,42 @@ def summary(job: Job) -> dict[str, Any]:
         "startedOn": job.started_on,
         "completedOn": job.completed_on,
     }
+
+
+def scan_report(job: Job, trail_folders: Mapping[str, str]) -> dict[str, Any] | None:
+    """policygen's extension member of a succeeded job: what the scan read, skipped and
+    why the result is incomplete. Skipped files are named relative to their trail's
+    folder, so callers learn nothing about the server's file system."""
+    if job.status is not Status.SUCCEEDED or job.analysis is None:
+        return None
+    analysis = Analysis.from_dict(job.analysis)
+    stats = analysis.stats
+    folders = [
+        trail_folders[t.cloud_trail_arn]
+        for t in job.spec.trails
+        if t.cloud_trail_arn in trail_folders
+    ]
+    return {
+        "isComplete": analysis.is_complete,
+        "incompleteReasons": analysis.incomplete_reasons,
+        "skippedFiles": {
+            _relative(path, folders): reason for path, reason in sorted(stats.skipped.items())
+        },
+        "scan": {
+            "filesRead": stats.files_read,
+            "filesSkipped": stats.files_skipped,
+            "recordsRead": stats.records_read,
+            "recordsMatched": stats.records_matched,
+            "recordsMalformed": stats.records_bad,
+            "duplicates": stats.duplicates,
+        },
+    }
+
+
+def _relative(path: str, folders: list[str]) -> str:
+    """`path` inside the first trail folder holding it, else just the file's name."""
+    for folder in folders:
+        prefix = folder.rstrip("/") + "/"
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return os.path.basename(path)

@@ -3,7 +3,9 @@
 Every state change is a single conditional statement, so the database settles races: a
 job leaves `IN_PROGRESS` exactly once, whether a worker finishes it, a user cancels it or
 start-up recovery fails it. Each thread (and process) gets its own connection; WAL lets
-readers go on while a worker writes a result.
+readers go on while a worker writes a result. Writes from one process's threads take
+turns on a lock before they reach SQLite: SQLite's own busy wait sleeps in steps of up
+to 100 ms, which under load would stall every thread of the server's pool.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_account_status ON jobs (account, status);
     CREATE INDEX jobs_account_started ON jobs (account, started_on);
     CREATE INDEX jobs_principal ON jobs (principal_arn, seq);
+    """,
+    # 2: List is per caller's account once requests are authenticated.
+    """
+    CREATE INDEX jobs_account_seq ON jobs (account, seq);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -158,6 +164,7 @@ class Store:
         self.path = Path(path)
         self.timeout = timeout
         self._local = threading.local()
+        self._writing = threading.RLock()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; `transaction()` groups statements)."""
@@ -204,17 +211,23 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (`BEGIN IMMEDIATE`): check-then-insert is atomic."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        """One write statement, after this process's other writers."""
+        with self._writing:
+            return self.connection().execute(sql, params)
 
     def insert(self, job: Job) -> None:
         """Add a new job (in progress, no outcome yet)."""
-        self.connection().execute(
+        self._write(
             "INSERT INTO jobs (job_id, account, principal_arn, spec, status, started_on, "
             "client_token, request_hash, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -283,9 +296,15 @@ class Store:
         before_seq: int | None,
         since: datetime | None,
         limit: int,
+        account: str | None = None,
     ) -> list[Job]:
-        """Up to `limit` jobs, newest first, older than the cursor `before_seq`."""
-        clauses, params = ["1 = 1"], []
+        """Up to `limit` jobs (of `account`, if given), newest first, older than the cursor
+        `before_seq`."""
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if account is not None:
+            clauses.append("account = ?")
+            params.append(account)
         if principal_arn is not None:
             clauses.append("principal_arn = ?")
             params.append(principal_arn)
@@ -312,7 +331,7 @@ class Store:
     ) -> bool:
         """Move a job out of `IN_PROGRESS`; False when something else already did."""
         code, message = error or (None, None)
-        cursor = self.connection().execute(
+        cursor = self._write(
             "UPDATE jobs SET status = ?, completed_on = ?, analysis = ?, error_code = ?, "
             "error_message = ? WHERE job_id = ? AND status = ?",
             (
@@ -329,9 +348,7 @@ class Store:
 
     def count_attempt(self, job_id: str) -> None:
         """Note that the job is being (re)run, so recovery can give up on a job that never ends."""
-        self.connection().execute(
-            "UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,)
-        )
+        self._write("UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,))
 
     def in_progress(self) -> list[Job]:
         """Every job in progress, oldest first: what start-up recovery looks at."""
@@ -346,7 +363,5 @@ class Store:
 
         A job still running then is deleted too: its worker notices and stops.
         """
-        cursor = self.connection().execute(
-            "DELETE FROM jobs WHERE started_on < ?", (format_time(before),)
-        )
+        cursor = self._write("DELETE FROM jobs WHERE started_on < ?", (format_time(before),))
         return cursor.rowcount

@@ -36,6 +36,8 @@ from typing import Any
 import msgspec
 from isal import igzip
 
+from policygen.units import parse_size  # noqa: F401 (re-exported for existing callers)
+
 Json = Any
 
 WINDOW = 300  # CloudTrail delivers roughly every 5 minutes
@@ -53,20 +55,6 @@ TRAIL_BUCKET = "policygen-sample-trail"
 EXTERNAL_ACCOUNT = "210987654321"
 ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits
-
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
-
-
-def parse_size(text: str | int) -> int:
-    """`"1GB"` -> 1_000_000_000 (`"1GiB"` is binary); bare numbers are bytes."""
-    if isinstance(text, int):
-        return text
-    match = _SIZE_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (e.g. 200MB, 1.5GB, 512KiB)")
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** " kmgt".index(unit.lower() or " "))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""The errors Access Analyzer models, as exceptions the backend raises.
+"""The errors Access Analyzer sends, as exceptions the server raises.
 
-Each carries only its modelled members; `protocol.error_response` turns it into the exact
-wire form (status code, `x-amzn-ErrorType` header, JSON body) from botocore's model, so
-SDKs raise the matching typed exception (`client.exceptions.ValidationException`, ...).
+Modelled errors carry only their modelled members; `protocol.error_response` turns each
+into the exact wire form (status code, `x-amzn-ErrorType` header, JSON body) from
+botocore's model, so SDKs raise the matching typed exception
+(`client.exceptions.ValidationException`, ...). The common errors every AWS service sends
+(authentication, HTTP-level problems) are in no service model: they carry their own
+status and a `message`, and SDKs raise them as a `ClientError` with that code.
 """
 
 from __future__ import annotations
@@ -94,3 +97,50 @@ class InternalServerError(ServiceError):
     """500: something unexpected failed; the details are in the server log, not the body."""
 
     code = "InternalServerException"
+
+
+class CommonError(ServiceError):
+    """An error AWS sends for every service and models for none (AWS's "common errors")."""
+
+    status: ClassVar[int] = 400
+
+
+class MissingAuthenticationTokenError(CommonError):
+    """403: the request is not signed."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class IncompleteSignatureError(CommonError):
+    """403: the signature is malformed or lacks a part SigV4 requires."""
+
+    code = "IncompleteSignatureException"
+    status = 403
+
+
+class UnrecognizedClientError(CommonError):
+    """403: the access key (or a session token) is not one this server knows."""
+
+    code = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignatureError(CommonError):
+    """403: the signature does not match, is scoped wrongly, or is outside the clock skew."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class RequestEntityTooLargeError(CommonError):
+    """413: the request body is larger than any Access Analyzer request needs."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class MalformedHttpRequestError(CommonError):
+    """400: the request is not valid HTTP, or uses a method or path no route knows."""
+
+    code = "MalformedHttpRequestException"

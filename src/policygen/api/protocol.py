@@ -19,13 +19,15 @@ from typing import Any
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from policygen.api.errors import FieldProblem, ServiceError, ValidationError
+from policygen.api.errors import CommonError, FieldProblem, ServiceError, ValidationError
 from policygen.timeutil import format_time, parse_time
 
 SERVICE_NAME = "accessanalyzer"
 API_VERSION = "2019-11-01"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 CONTENT_TYPE = "application/json"
+#: policygen's one extra response member (GetGeneratedPolicy: why a result is incomplete).
+EXTENSION_MEMBER = "policygen"
 
 
 @cache
@@ -294,7 +296,11 @@ class WireResponse:
 
 
 def serialize(shape: Shape | None, data: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
-    """Write `data` as the shape's headers and JSON body; absent (None) members are left out."""
+    """Write `data` as the shape's headers and JSON body; absent (None) members are left out.
+
+    `EXTENSION_MEMBER`, policygen's own top-level member, is written as it is: SDKs parse
+    only modelled members, so they ignore it.
+    """
     headers: dict[str, str] = {}
     body: dict[str, Any] = {}
     if shape is not None:
@@ -306,6 +312,8 @@ def serialize(shape: Shape | None, data: Mapping[str, Any]) -> tuple[dict[str, s
                 headers[member.serialization.get("name", name)] = str(value)
             else:
                 body[name] = _json_value(member, value)
+    if data.get(EXTENSION_MEMBER) is not None:
+        body[EXTENSION_MEMBER] = data[EXTENSION_MEMBER]
     return headers, json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -338,10 +346,18 @@ def response(operation_model: OperationModel, data: Mapping[str, Any]) -> WireRe
 
 
 def error_response(error: ServiceError) -> WireResponse:
-    """The error as AWS sends it: the model's status, `x-amzn-ErrorType`, members in JSON."""
-    shape = service_model().shape_for(error.code)
-    headers, body = serialize(shape, error.members)
-    status = shape.metadata["error"]["httpStatusCode"]
+    """The error as AWS sends it: the model's status, `x-amzn-ErrorType`, members in JSON.
+
+    A common error (in no model) is sent with its own status and just a `message`.
+    """
+    if isinstance(error, CommonError):
+        headers: dict[str, str] = {}
+        body = json.dumps({"message": error.message}).encode()
+        status = error.status
+    else:
+        shape = service_model().shape_for(error.code)
+        headers, body = serialize(shape, error.members)
+        status = shape.metadata["error"]["httpStatusCode"]
     return WireResponse(
         status, {"Content-Type": CONTENT_TYPE, ERROR_TYPE_HEADER: error.code, **headers}, body
     )

@@ -10,14 +10,19 @@ from dataclasses import dataclass
 
 from policygen.api.errors import ThrottlingError
 
-#: The access key id in a SigV4 `Authorization` header (signatures are not verified yet).
+#: The access key id a SigV4 `Authorization` header claims (used as is without authentication).
 CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/")
 #: Forget idle callers when this many are tracked.
 MAX_CALLERS = 10_000
 
 
-def caller_key(headers: Mapping[str, str], address: str | None) -> str:
-    """Who is calling: the access key id when the request is signed, else its address."""
+def caller_key(
+    headers: Mapping[str, str], address: str | None, verified_key: str | None = None
+) -> str:
+    """Who is calling: the verified access key id; without authentication the key id the
+    request claims; else its address."""
+    if verified_key is not None:
+        return f"key:{verified_key}"
     match = CREDENTIAL_RE.search(headers.get("authorization", ""))
     return f"key:{match[1]}" if match else f"addr:{address or '?'}"
 
