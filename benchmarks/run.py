@@ -14,7 +14,12 @@ reused), with its files in the page cache, each case runs in a fresh process:
 - cli-one: `policygen generate` for the role, no index, as a whole CLI process;
 - trailscraper: `trailscraper select --filter-assumed-role-arn ... | trailscraper generate`
   (0.10.0, in its own virtual environment benchmarks/.venv-trailscraper, installed on first
-  use; --no-trailscraper skips it).
+  use; --no-trailscraper skips it);
+- spark-one-local2, spark-all-local2: the one-principal and all-principals scans on the
+  Spark engine, master local[2], against one-2w and all-2w (the same two cores); the
+  session's start and its first scan (which starts the executors' Python workers) come
+  before the clock starts and are reported apart (--no-spark skips them; they need the
+  spark extra and Java).
 
 Throughput is MB/s of uncompressed JSON the case read (the role's account only, for a
 one-principal job); the end-to-end comparison with trailscraper is by time on the same
@@ -45,6 +50,8 @@ ROOT = HERE.parent
 ROLE = "arn:aws:iam::111122223333:role/app/deployer"
 START, END = "2026-01-04T00:00:00Z", "2026-01-09T00:00:00Z"
 TRAILSCRAPER = "trailscraper==0.10.0"
+SPARK_MASTER = "local[2]"
+SPARK_CASES = ("spark-one-local2", "spark-all-local2")
 MB = 1_000_000
 
 
@@ -91,7 +98,7 @@ def case_decompress(corpus: Path, workers: int, account: str | None) -> dict[str
     return {"bytes": total[0]}
 
 
-def case_one(corpus: Path, workers: int, role: str) -> dict[str, Any]:
+def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[str, Any]:
     from policygen.arns import Principal
     from policygen.engine import collect_usage
     from policygen.sources import Selection
@@ -108,11 +115,12 @@ def case_one(corpus: Path, workers: int, role: str) -> dict[str, Any]:
         workers=workers,
         use_index=False,
         observe="passed",
+        engine=engine,
     )
     return {"bytes": usage.stats.bytes_read, "calls": sum(s.count for s in usage.calls.values())}
 
 
-def case_all(corpus: Path, workers: int) -> dict[str, Any]:
+def case_all(corpus: Path, workers: int, engine: Any = None) -> dict[str, Any]:
     from policygen.scanner import scan
     from policygen.sources import Selection
     from policygen.timeutil import parse_time
@@ -123,6 +131,7 @@ def case_all(corpus: Path, workers: int) -> dict[str, Any]:
         None,
         workers=workers,
         observe="passed",
+        engine=engine,
     )
     stats = next(iter(found.values())).stats
     return {"bytes": stats.bytes_read, "principals": len(found)}
@@ -191,19 +200,53 @@ def warm_up() -> None:
     mapping.iam_prefix("warm-up.amazonaws.com")
 
 
+def spark_engine(master: str | None) -> tuple[Any, float]:
+    """The Spark engine on `master` with its session started (None: the local engine), and
+    the seconds the start took: a cluster's session outlives one job, so the scan cases
+    leave it out."""
+    if master is None:
+        return None, 0.0
+    from policygen import spark
+
+    began = time.perf_counter()
+    spark.session(master, {"spark.ui.enabled": "false"}).sparkContext.setLogLevel("ERROR")
+    return spark.SparkEngine(master), time.perf_counter() - began
+
+
 def run_case(options: argparse.Namespace) -> None:
-    """Child mode: run one case and print its measurement as one JSON line."""
-    corpus, workers = Path(options.corpus), options.workers
+    """Child mode: run one case and print its measurement as one JSON line.
+
+    On Spark the case runs once before the clock starts, as the local engine's workers are
+    forked from a parent that has loaded the IAM catalogue: the first job of a session
+    also starts the executors' Python workers, which import policygen and load it (timed
+    apart, as `first_seconds`)."""
     if options.case not in ("cli", "trailscraper"):
         warm_up()
+    engine, session_seconds = spark_engine(options.spark_master)
+    first = time.perf_counter()
+    if engine is not None:
+        measured_case(options, engine)
+    first_seconds = time.perf_counter() - first
     began, cpu = time.perf_counter(), _cpu()
-    name = options.case
+    found = measured_case(options, engine)
+    found.setdefault("peak_rss", _peak_rss(options.workers))
+    found["seconds"] = time.perf_counter() - began
+    found["cpu_seconds"] = _cpu() - cpu
+    if engine is not None:
+        found["session_seconds"] = session_seconds
+        found["first_seconds"] = first_seconds
+    sys.stdout.write(json.dumps(found) + "\n")
+
+
+def measured_case(options: argparse.Namespace, engine: Any) -> dict[str, Any]:
+    """What the case measures, once."""
+    corpus, workers, name = Path(options.corpus), options.workers, options.case
     if name == "decompress":
         found = case_decompress(corpus, workers, options.account)
     elif name == "one":
-        found = case_one(corpus, workers, options.role)
+        found = case_one(corpus, workers, options.role, engine)
     elif name == "all":
-        found = case_all(corpus, workers)
+        found = case_all(corpus, workers, engine)
     elif name == "index-build":
         found = case_index_build(corpus, workers, Path(options.home))
     elif name == "trailscraper":
@@ -212,10 +255,7 @@ def run_case(options: argparse.Namespace) -> None:
         found = case_cli(options.cli_args, Path(options.home) if options.home else None)
     else:
         raise SystemExit(f"unknown case {name}")
-    found.setdefault("peak_rss", _peak_rss(workers))
-    found["seconds"] = time.perf_counter() - began
-    found["cpu_seconds"] = _cpu() - cpu
-    sys.stdout.write(json.dumps(found) + "\n")
+    return found
 
 
 # --------------------------------------------------------------------------- parent side
@@ -306,7 +346,23 @@ def plan(options: argparse.Namespace, corpus: Path, venv: Path | None) -> list[C
     if venv is not None:
         other = [*base, "--case", "trailscraper", "--trailscraper", str(venv)]
         cases.append(Case("trailscraper", other, 0))
+    if with_spark(options):
+        on_spark = [*base, "--workers", "0", "--spark-master", SPARK_MASTER]
+        cases.append(Case("spark-one-local2", [*on_spark, "--case", "one"], 0))
+        cases.append(Case("spark-all-local2", [*on_spark, "--case", "all"], 0))
     return cases
+
+
+def with_spark(options: argparse.Namespace) -> bool:
+    """Whether to run the Spark cases: asked for, and Spark can run here."""
+    if options.no_spark:
+        return False
+    from policygen.spark import unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        print(f"skipping the Spark cases: {reason}", file=sys.stderr)
+    return reason is None
 
 
 def index_queries(corpus: Path, home: Path) -> tuple[Case, Case]:
@@ -376,7 +432,21 @@ def summarise(cases: dict[str, Case], corpus_bytes: int) -> dict[str, Any]:
             "median_seconds": round(sorted(r["wall_seconds"] for r in runs)[len(runs) // 2], 3),
             "peak_rss_mb": round(max(r["peak_rss"] for r in runs) / MB, 1),
         }
-    rss = [run["peak_rss"] for name, run in best.items() if name not in ("trailscraper",)]
+    if "spark-one-local2" in best:
+        ratios["spark_vs_local_one_2w"] = mbps("spark-one-local2") / mbps("one-2w")
+        ratios["spark_vs_local_all_2w"] = mbps("spark-all-local2") / mbps("all-2w")
+        runs = [run for name in SPARK_CASES for run in cases[name].runs]
+        figures["spark-session-start"] = {
+            "seconds": round(min(run["session_seconds"] for run in runs), 3),
+            "first_one_seconds": round(
+                min(run["first_seconds"] for run in cases["spark-one-local2"].runs), 3
+            ),
+        }
+    rss = [
+        run["peak_rss"]
+        for name, run in best.items()
+        if name != "trailscraper" and name not in SPARK_CASES
+    ]
     ratios["max_policygen_peak_rss_mb"] = max(rss) / MB
     return {"figures": figures, "ratios": {k: round(v, 3) for k, v in ratios.items()}}
 
@@ -438,7 +508,7 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, figure in figures.items():
-        if name == "index-query":
+        if name in ("index-query", "spark-session-start"):
             continue
         lines.append(
             f"| {name} | {figure['seconds']} | {figure['cpu_seconds']} | "
@@ -465,6 +535,7 @@ def markdown(result: dict[str, Any]) -> str:
         "upper bound, since forked workers share pages with their parent.",
         "",
     ]
+    lines += spark_lines(figures, ratios)
     if load:
         lines += [
             f"Load average when the run started: {load}. Every run of every case is in "
@@ -472,6 +543,37 @@ def markdown(result: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def spark_lines(figures: dict[str, Any], ratios: dict[str, Any]) -> list[str]:
+    """The Spark engine against the local engine on the same cores, when it was run."""
+    if "spark_vs_local_one_2w" not in ratios:
+        return []
+    return [
+        "## Spark engine",
+        "",
+        f"| scan | local engine, 2 workers (s) | Spark `{SPARK_MASTER}` (s) | Spark's "
+        "throughput / local's |",
+        "|---|---|---|---|",
+        f"| one principal | {figures['one-2w']['seconds']} | "
+        f"{figures['spark-one-local2']['seconds']} | {ratios['spark_vs_local_one_2w']} |",
+        f"| all principals | {figures['all-2w']['seconds']} | "
+        f"{figures['spark-all-local2']['seconds']} | {ratios['spark_vs_local_all_2w']} |",
+        "",
+        "Same corpus, same two cores, same answer (the differential tests prove it). The "
+        "Spark times are a scan in a running session with its Python workers started, as "
+        "the local engine's workers start from a parent that has loaded the IAM catalogue; "
+        "starting the session took "
+        f"{figures['spark-session-start']['seconds']} s here (a JVM), and the session's "
+        "first one-principal scan "
+        f"{figures['spark-session-start']['first_one_seconds']} s (Python workers start and "
+        "import policygen). What remains is what one machine pays for the ability to spread "
+        "a scan over many: task scheduling, the files' bytes and the results' round trips "
+        "between the JVM and its Python workers. For the Spark cases, CPU seconds and peak "
+        "RSS are the driver's Python only (the JVM and its Python workers are not counted). "
+        "See [spark.md](spark.md) for running on a cluster.",
+        "",
+    ]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -484,6 +586,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-trailscraper", action="store_true", help="Skip trailscraper.")
     parser.add_argument("--no-index", action="store_true", help="Skip the index cases.")
+    parser.add_argument("--no-spark", action="store_true", help="Skip the Spark cases.")
+    parser.add_argument("--spark-master", help=argparse.SUPPRESS)
     parser.add_argument(
         "--render", action="store_true", help="Only rewrite --doc from --results; measure nothing."
     )

@@ -30,6 +30,7 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
         str(results),
         "--doc",
         str(doc),
+        "--no-spark",  # the Spark cases start their own JVMs: the Spark tests cover the engine
     ]
     if not TRAILSCRAPER.exists():
         args.append("--no-trailscraper")

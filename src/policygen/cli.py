@@ -25,12 +25,14 @@ from policygen.arns import Principal, TrailArn
 from policygen.aws import AwsAccess, check_credentials
 from policygen.engine import GenerationResult, generate_all_policies, generate_policy
 from policygen.errors import JobFailure
+from policygen.fanout import Engine
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.sources import LogObject, TrailSource
+from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
 from policygen.units import parse_size
 from policygen.usage import ScanStats
 
@@ -230,18 +232,18 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         *read_options(),
         click.option(
-            "--max-file-bytes",
-            default="512MiB",
-            show_default=True,
-            help="Skip (and report) log files larger than this, stored or decompressed.",
-        ),
-        click.option(
             "--no-index",
             "use_index",
             is_flag=True,
             flag_value=False,
             default=True,
             help="Scan the logs even when the usage index covers the window.",
+        ),
+        click.option(
+            "--max-file-bytes",
+            default="512MiB",
+            show_default=True,
+            help="Skip (and report) log files larger than this, stored or decompressed.",
         ),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
@@ -253,8 +255,28 @@ def with_read_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]:
-    """The options of every command that reads logs: processes, data directory, progress."""
+    """The options of every command that reads logs: engine, processes, data directory,
+    progress."""
     return [
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "spark"]),
+            default="local",
+            show_default=True,
+            help="Scan in processes on this machine, or on Apache Spark (needs policygen[spark]).",
+        ),
+        click.option(
+            "--spark-master",
+            metavar="URL",
+            help="With --engine spark: the master (spark://host:7077, yarn, local[4]; "
+            "default: spark-submit's, else local[*]).",
+        ),
+        click.option(
+            "--spark-partition-mb",
+            type=click.FloatRange(min=0, min_open=True),
+            help=f"With --engine spark: stored MB of logs per Spark task (default "
+            f"{DEFAULT_PARTITION_BYTES // 2**20}).",
+        ),
         click.option(
             "--workers",
             type=click.IntRange(min=1),
@@ -267,6 +289,19 @@ def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]
         ),
         click.option("--progress/--no-progress", default=None, help="Progress bar on stderr."),
     ]
+
+
+def pop_engine(options: dict[str, Any]) -> Engine | None:
+    """The engine the read options ask for (taken out of `options`); a Spark setting
+    without Spark, or Spark that cannot run here, is an input error."""
+    name = options.pop("engine")
+    master, partition_mb = options.pop("spark_master"), options.pop("spark_partition_mb")
+    if name == "spark" and options.get("workers") is not None:
+        raise InputError("--workers goes with --engine local (Spark has its executors)")
+    try:
+        return engine_named(name, master=master, partition_mb=partition_mb)
+    except (ValueError, SparkUnavailable) as exc:
+        raise InputError(str(exc)) from None
 
 
 def observe_level(options: RenderOptions) -> ObserveLevel:
@@ -283,6 +318,7 @@ def run_scan(
     failures exit code 3. With `service_level` and logs in S3, IAM's service last
     accessed data feeds the service-level template."""
     progress = scan.pop("progress")
+    engine = pop_engine(scan)
     show_progress = sys.stderr.isatty() if progress is None else progress
     if scan["principal"] is None:
         raise InputError("Missing option '--principal'")
@@ -296,6 +332,7 @@ def run_scan(
             regions=scan.pop("regions") or None,
             on_file=on_file,
             observe=observe,
+            engine=engine,
             max_file_bytes=positive_size(scan.pop("max_file_bytes")),
             **scan,
         )
@@ -309,6 +346,7 @@ def run_scan(
 def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
     """Generate for every principal from the shared scan options, in one scan."""
     show_progress = sys.stderr.isatty() if scan["progress"] is None else scan["progress"]
+    engine = pop_engine(scan)
     with user_errors():
         source, _ = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
@@ -323,6 +361,7 @@ def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResul
             workers=scan["workers"],
             on_file=on_file,
             observe=observe,
+            engine=engine,
             max_file_bytes=positive_size(scan["max_file_bytes"]),
         )
 
@@ -514,9 +553,11 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
     help="Trail folder to index (the CloudTrail S3 layout, searched recursively).",
 )
 @with_read_options
-def index(logs: Path, workers: int | None, data_dir: Path | None, progress: bool | None) -> None:
+def index(logs: Path, data_dir: Path | None, progress: bool | None, **read: Any) -> None:
     """Add the files of a trail folder not indexed before to the usage index, which
     `generate` then answers from whenever it covers the window."""
+    engine = pop_engine(read)
+    workers = read.pop("workers")
     show_progress = sys.stderr.isatty() if progress is None else progress
     path = index_path(data_dir)
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
@@ -525,7 +566,7 @@ def index(logs: Path, workers: int | None, data_dir: Path | None, progress: bool
         except (IndexUnusable, sqlite3.DatabaseError) as exc:
             raise InputError(f"cannot use the index {path}: {exc}") from None
         with store:
-            done = store.ingest(logs, workers=workers, on_file=on_file)
+            done = store.ingest(logs, workers=workers, on_file=on_file, engine=engine)
     click.echo(f"index {path}: {done.files_new} new files indexed of {done.files_listed}", err=True)
     for line in scan_lines(done.stats):
         click.echo(line, err=True)
@@ -641,6 +682,11 @@ def synth(
 @click.option("--denied", type=click.Choice(["include", "exclude"]), help="As for generate.")
 @click.option("--data-events/--no-data-events", default=None, help="As for generate.")
 @click.option("--db-timeout", type=float, help="Seconds to wait for a locked database (default 5).")
+@click.option(
+    "--engine", type=click.Choice(["local", "spark"]), help="Where jobs scan (default local)."
+)
+@click.option("--spark-master", metavar="URL", help="As for generate.")
+@click.option("--spark-partition-mb", type=float, help="As for generate.")
 @click.option(
     "--max-file-bytes", help="Skip log files larger than this, stored or decompressed (512MiB)."
 )

@@ -22,10 +22,12 @@ from typing import Any
 
 from policygen.arns import TrailArn
 from policygen.aws import ACCESS_ROLE_MODES
+from policygen.fanout import Engine
 from policygen.paths import HOME_ENV, home_data_dir
 from policygen.s3 import is_s3_url
 from policygen.s3 import parse_url as parse_s3_url
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES
+from policygen.spark import SparkUnavailable, engine_named
 from policygen.units import parse_size
 
 ENV_PREFIX = "POLICYGEN_"
@@ -96,10 +98,26 @@ class ServerSettings:
     shutdown_grace: float = 30
     #: access key id -> key, read from `credentials_file`.
     credentials: Mapping[str, AccessKey] = field(default_factory=dict, repr=False)
+    #: where jobs scan: `local` (processes on this machine) or `spark`.
+    engine: str = "local"
+    #: with `spark`: the master URL (None: spark-submit's, else `local[*]`), and the
+    #: stored MB of logs per Spark task (None: policygen.spark's default).
+    spark_master: str | None = None
+    spark_partition_mb: float | None = None
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
+
+    def scan_engine(self) -> Engine | None:
+        """The engine jobs scan on (None: worker processes here); ConfigError if it cannot
+        be used, such as Spark without pyspark or Java."""
+        try:
+            return engine_named(
+                self.engine, master=self.spark_master, partition_mb=self.spark_partition_mb
+            )
+        except (ValueError, SparkUnavailable) as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _int(value: Any) -> int:
@@ -163,6 +181,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "credentials_file": _path,
     "clock_skew": _float,
     "shutdown_grace": _float,
+    "engine": str,
+    "spark_master": str,
+    "spark_partition_mb": _float,
 }
 
 
@@ -354,6 +375,7 @@ def check(settings: ServerSettings) -> None:
         raise ConfigError(f"default trail {settings.default_trail} is not one of the trails")
     if settings.clock_skew <= 0 or settings.shutdown_grace < 0:
         raise ConfigError("clock_skew must be positive and shutdown_grace not negative")
+    settings.scan_engine()
     check_auth(settings)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
+from policygen.fanout import Engine
 from policygen.index import IndexUnusable, UsageIndex
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
@@ -162,7 +163,11 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
 
 def as_source(logs: str | Path | TrailSource) -> TrailSource:
     """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
-    (a local folder or file) or an existing source."""
+    (a local folder or file) or an existing source. Hadoop's `s3a://` and `s3n://` are
+    refused by name (they would otherwise be taken for a missing folder)."""
+    if isinstance(logs, str) and logs.startswith(("s3a://", "s3n://")):
+        scheme = logs.split(":", 1)[0]
+        raise ValueError(f"{scheme}:// is Hadoop's: give s3://bucket/prefix (read with boto3)")
     if isinstance(logs, str) and logs.startswith("s3://"):
         from policygen.s3 import S3Trail
 
@@ -182,10 +187,12 @@ def collect_usage(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
-    window, else from a scan of `source` (in worker processes when it is large).
+    window, else from a scan of `source` (in worker processes when it is large, or on
+    `engine`: Spark).
 
     The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
     created (it holds every resource fact). `workers=1` scans in this process; `observe`
@@ -204,6 +211,7 @@ def collect_usage(
         on_file=on_file,
         workers=workers,
         observe=observe,
+        engine=engine,
         max_file_bytes=max_file_bytes,
     )
     return found[principal.arn]
@@ -249,6 +257,7 @@ def generate_policy(
     data_dir: str | Path | None = None,
     use_index: bool = True,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
@@ -268,6 +277,7 @@ def generate_policy(
         data_dir=data_dir,
         use_index=use_index,
         observe=observe,
+        engine=engine,
         max_file_bytes=max_file_bytes,
     )
     return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
@@ -286,6 +296,7 @@ def generate_all_policies(
     on_file: ProgressCallback | None = None,
     workers: int | None = None,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
@@ -301,6 +312,7 @@ def generate_all_policies(
         on_file=on_file,
         workers=workers,
         observe=observe,
+        engine=engine,
         max_file_bytes=max_file_bytes,
     )
     options = AnalysisOptions(denied=denied, data_events=data_events)

@@ -19,3 +19,7 @@ class JobFailure(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple[type[JobFailure], tuple[str, str]]:
+        """Picklable with its code: a failure on a Spark executor is raised on the driver."""
+        return type(self), (self.code, self.message)

@@ -11,6 +11,11 @@ in; if it raises (a job being canceled), outstanding work is dropped and the err
 up to the caller.
 
 Small jobs (a few MB) run in this process: starting workers would cost more than it saves.
+
+Another `Engine` (Apache Spark, `policygen.spark`) can run the batches instead of the
+worker processes: it gets the same batches, unread (its executors read the files), and
+returns their results in the same order; they are folded here the same way, so the answer
+does not depend on the engine.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
+from typing import Any, Protocol
 
 from policygen import catalogue, observe
 from policygen.scanner import FileTask, ScanQuery, scan_batch, task_for
@@ -47,6 +52,19 @@ Progress = Callable[[LogObject], None]
 #: What a worker does with a batch: `scan_batch`, or another module-level function of the
 #: same shape (the benchmarks' decompression-only ceiling).
 Work = Callable[[ScanQuery, list[FileTask]], Any]
+
+
+class Engine(Protocol):
+    """Runs batches elsewhere than in this machine's worker processes (a Spark cluster)."""
+
+    def results(
+        self, source: Any, batches: Iterator[Batch], query: ScanQuery
+    ) -> Iterator[tuple[Batch, Any]]:
+        """Each batch (its files not read yet) with its `scan_batch` result, in order.
+
+        Closing the iterator early (the progress callback raised) drops outstanding work.
+        """
+        ...
 
 
 def default_workers() -> int:
@@ -102,7 +120,7 @@ def _worker_init() -> None:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Pause the cyclic collector: a scan allocates many objects and creates no cycles."""
     enabled = gc.isenabled()
     gc.disable()
@@ -126,7 +144,8 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+def file_tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+    """The `scan_batch` tasks of a batch whose contents are read (or local)."""
     return [task_for(obj, data, query) for obj, data in batch]
 
 
@@ -139,8 +158,18 @@ def run(
     workers: int | None = None,
     on_file: Progress | None = None,
     work: Work = scan_batch,
+    engine: Engine | None = None,
 ) -> None:
-    """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order."""
+    """Scan `objs` of `source` for `query`; each batch's result goes to `fold`, in order.
+
+    `engine` None scans here, in `workers` processes; otherwise the engine runs the batches.
+    """
+    if engine is not None:
+        unread = batches((obj, None) for obj in objs)
+        with no_gc(), closing(engine.results(source, unread, query)) as results:
+            for batch, result in results:
+                _done(batch, result, fold, on_file)
+        return
     workers = default_workers() if workers is None else max(1, workers)
     pending = batches(contents(source, objs))
     head: list[Batch] = []
@@ -152,12 +181,12 @@ def run(
             if stored >= PARALLEL_MIN_BYTES:
                 break
     ahead = iter(head)
-    with _no_gc():
+    with no_gc():
         if workers > 1 and stored >= PARALLEL_MIN_BYTES:
             _parallel(_chain(ahead, pending), query, fold, workers, on_file, work)
         else:
             for batch in _chain(ahead, pending):
-                _done(batch, work(query, _tasks(batch, query)), fold, on_file)
+                _done(batch, work(query, file_tasks(batch, query)), fold, on_file)
 
 
 def _chain(first: Iterator[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
@@ -185,7 +214,7 @@ def _parallel(
     flight: deque[tuple[Batch, Future[Any]]] = deque()
     try:
         for batch in pending:
-            flight.append((batch, pool.submit(work, query, _tasks(batch, query))))
+            flight.append((batch, pool.submit(work, query, file_tasks(batch, query))))
             while len(flight) >= 2 * workers:
                 done, future = flight.popleft()
                 _done(done, future.result(), fold, on_file)

@@ -158,9 +158,11 @@ class UsageIndex:
         on_file: Callable[[LogObject], None] | None = None,
         on_listed: Callable[[int, int], None] | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        engine: fanout.Engine | None = None,
     ) -> IngestReport:
         """Index the files under `root` not indexed before; `on_listed(listed, new)` is
-        told what will be read before reading starts."""
+        told what will be read before reading starts. `engine` None reads them in
+        `workers` processes here."""
         source = LocalFolder(root)
         if not root.is_dir():
             raise FileNotFoundError(f"no such folder: {root}")
@@ -181,7 +183,9 @@ class UsageIndex:
             on_listed(report.files_listed, report.files_new)
         query = ScanQuery(None, format_time(EPOCH), format_time(FAR), None, max_file_bytes, True)
         writer = _Writer(self, source_id, root, query)
-        fanout.run(source, new, query, writer.add_batch, workers=workers, on_file=on_file)
+        fanout.run(
+            source, new, query, writer.add_batch, workers=workers, on_file=on_file, engine=engine
+        )
         writer.flush()
         report.stats = writer.stats
         return report

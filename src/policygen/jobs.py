@@ -37,6 +37,7 @@ from policygen.errors import (
     SERVICE_ERROR,
     JobFailure,
 )
+from policygen.fanout import Engine
 from policygen.remote import AwsSettings, RemoteTrails
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES
 from policygen.sources import LocalFolder, LogObject, Selection, TrailSource
@@ -68,6 +69,8 @@ class WorkerConfig:
     db_timeout: float = 5.0
     aws: AwsSettings = field(default_factory=AwsSettings)
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: where scans run: None for this machine, else the `engine` setting's (Spark).
+    engine: Engine | None = None
 
     @classmethod
     def for_settings(cls, settings: ServerSettings) -> WorkerConfig:
@@ -82,6 +85,7 @@ class WorkerConfig:
                 settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
             ),
             settings.max_file_bytes,
+            settings.scan_engine(),
         )
 
 
@@ -118,8 +122,8 @@ def open_trails(
 def generate(
     spec: JobSpec, config: WorkerConfig, on_file: Callable[[LogObject], None] | None = None
 ) -> Analysis:
-    """Scan the job's trails (or read the usage index in `data_dir` when it covers the
-    job) and analyse the usage: what `policygen generate` does."""
+    """Scan the job's trails (on `config.engine`), or read the usage index beside the job
+    database when it covers the job, and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
     remote = RemoteTrails(spec.access_role, config.aws)
     source = open_trails(spec, config.trails, remote)
@@ -130,8 +134,9 @@ def generate(
             source,
             selection,
             on_file=on_file,
-            max_file_bytes=config.max_file_bytes,
             data_dir=Path(config.db_path).parent,
+            max_file_bytes=config.max_file_bytes,
+            engine=config.engine,
         )
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from isal import isal_zlib
@@ -40,6 +40,9 @@ from policygen.records import (
 from policygen.sources import LOG_NAME_RE, LogObject, Selection, account_of, delivery_of
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage, outcome_of
+
+if TYPE_CHECKING:
+    from policygen.fanout import Engine
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_WBITS = 16 + 15
@@ -602,12 +605,14 @@ def scan(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     workers: int | None = None,
     observe: ObserveLevel = "all",
+    engine: Engine | None = None,
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs: usage per principal ARN.
 
-    `workers` processes (default: `fanout.default_workers()`; 1 scans in this process);
-    `on_file` is called here, in the caller's process, for each file as it is done;
-    `observe` is how many resource facts to collect (all, by default).
+    `workers` processes (default: `fanout.default_workers()`; 1 scans in this process),
+    or another `engine` (Spark); `on_file` is called here, in the caller's process, for
+    each file as it is done; `observe` is how many resource facts to collect (all, by
+    default).
     """
     from policygen import fanout  # fanout builds on this module
 
@@ -628,5 +633,6 @@ def scan(
         state.add_batch,
         workers=workers,
         on_file=on_file,
+        engine=engine,
     )
     return state.results()
