@@ -591,6 +591,8 @@ def task_for(obj: LogObject, data: bytes | OSError | None, query: ScanQuery) -> 
     account = account_of(obj.key) if query.principal is None else None
     if isinstance(data, OSError):
         return FileTask(obj, None, delivered, f"unreadable: {data.strerror or data}", account)
+    if obj.size > query.max_file_bytes:  # not sent to a worker; reported there
+        return FileTask(obj, None, delivered, f"larger than {query.max_file_bytes} bytes", account)
     return FileTask(obj, data, delivered, account=account)
 
 
