@@ -37,9 +37,15 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(results.read_text())
-    for case in ("decompress-1w", "one-1w", "one-2w", "all-2w", "cli-one", "index-build"):
+    cases = ("decompress-1w", "one-1w", "one-2w", "one-quiet-1w", "all-2w", "cli-one")
+    for case in (*cases, "ceiling-one-1w", "ceiling-all-1w", "index-build"):
         assert result["figures"][case]["seconds"] > 0, case
         assert result["figures"][case]["peak_rss_mb"] > 0, case
     assert result["figures"]["index-query"]["slowest_principal"].startswith("arn:aws:iam::")
     assert set(result["ratios"]) >= {"one_vs_decompress_1w", "all_vs_decompress_2w"}
+    # the ceilings read what their scans read, and stop before counting
+    figures = result["figures"]
+    assert figures["ceiling-one-1w"]["mb_per_s"] is not None
+    assert result["runs"]["ceiling-one-1w"][0]["bytes"] == result["runs"]["one-1w"][0]["bytes"]
+    assert result["runs"]["ceiling-all-1w"][0]["bytes"] == result["runs"]["all-2w"][0]["bytes"]
     assert "| target | measured | goal |" in doc.read_text()

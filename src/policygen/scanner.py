@@ -330,7 +330,7 @@ class Tally:
         """Count the wanted records. One long loop on purpose: it runs once per record,
         and every function call in it would cost as much as the work it does."""
         query, stats, acc = self.query, self.stats, self._acc
-        delivered, account = task.delivered, task.account
+        account = task.account
         accounts = self._accounts
         principal = query.principal
         target = principal.arn if principal else None
@@ -339,7 +339,8 @@ class Tally:
         )
         lo, hi = query.start[:19], query.end[:19] + "\x7f"
         regions, hourly, level = query.regions, query.hourly, query.observe
-        ids, refs = result.ids, result.refs
+        delivered = task.delivered if hourly else None
+        add_id, add_ref = result.ids.append, result.refs.append
         ignored = stats.ignored
         matched = bad = 0
         for record in records:
@@ -357,9 +358,12 @@ class Tally:
                 arn = identity.arn
             else:
                 continue
-            if arn is None or (target is not None and (arn != target or kind != target_type)):
+            if target is not None:
+                if arn != target or kind != target_type:
+                    continue
+            elif arn is None:
                 continue
-            if account is not None:
+            elif account is not None:
                 owner = accounts.get(arn)
                 if owner is None:
                     owner = accounts[arn] = arn.split(":")[4] if arn.count(":") >= 5 else ""
@@ -367,7 +371,7 @@ class Tally:
                     ignored["another account's folder"] += 1
                     continue
             event_type = record.eventType
-            if event_type is not None and event_type != "AwsApiCall":
+            if event_type != "AwsApiCall" and event_type is not None:
                 ignored[event_type] += 1
                 continue
             when = record.eventTime
@@ -394,7 +398,6 @@ class Tally:
             )
             if hourly:
                 key = (*key, when[:13], record.awsRegion or "")
-            event_id = record.eventID or ""
             entry = acc.get(key)
             if entry is None:
                 qualified = mapping.needs_parameters(source, name)
@@ -402,19 +405,20 @@ class Tally:
             if entry.__class__ is dict:
                 entry = _qualified(entry, record, level)
             entry[0] += 1
+            event_id = record.eventID
             if when < entry[1]:
                 entry[1] = when
                 entry[3] = event_id or entry[3]
             elif when > entry[2]:
                 entry[2] = when
-            if delivered is not None and hourly:
+            if delivered is not None:
                 entry[4] = _later(entry[4], delivered)
             if entry[5] is not None:
                 arns, passed = observe.facts_at(level, record)
-                entry[5].add(arns, passed, when, event_id)
+                entry[5].add(arns, passed, when, event_id or "")
             if event_id:
-                ids.append(event_id)
-                refs.append(entry)  # type: ignore[arg-type]  # positions after the batch
+                add_id(event_id)
+                add_ref(entry)  # type: ignore[arg-type]  # positions after the batch
             matched += 1
         stats.records_read += len(records)
         stats.records_matched += matched
@@ -448,7 +452,7 @@ class Tally:
                 seen[at] = _joined(seen[at], leaf[5])
                 position[id(leaf)] = at
         for result in self.files:
-            result.refs = [position[id(leaf)] for leaf in result.refs]
+            result.refs = list(map(position.__getitem__, map(id, result.refs)))
         merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
         return BatchResult(merged, self.files, self.stats)
 
