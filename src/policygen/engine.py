@@ -59,8 +59,8 @@ class GenerationResult:
     trails: list[TrailProperties] = field(default_factory=list)
 
     def policies(self, options: RenderOptions | None = None, **flags: Any) -> list[str]:
-        """The policy documents, rendered as `options` (or `render_policy_documents`'s
-        keyword flags) ask; the default is AWS's exact output."""
+        """The policy documents, rendered as `options` (or `render_options`'s keyword
+        flags) ask; the default is AWS's exact output."""
         return render(self.analysis, self.principal, options or render_options(**flags))
 
     def to_api(self, options: RenderOptions | None = None, **flags: Any) -> dict[str, Any]:
@@ -101,29 +101,11 @@ def render(analysis: Analysis, principal: Principal, options: RenderOptions) -> 
     return render_analysis(analysis, options, partition=principal.partition)
 
 
-def render_policy_documents(
-    analysis: Analysis,
-    principal: Principal,
-    *,
-    placeholders: bool = False,
-    service_level: bool = False,
-    resources: ResourceMode | None = None,
-    pass_role: bool = False,
-    dependent_actions: bool = False,
-    max_arns: int = DEFAULT_MAX_ARNS,
-) -> list[str]:
+def render_policy_documents(analysis: Analysis, principal: Principal, **flags: Any) -> list[str]:
     """Render an analysis as policy documents: the single entry point the CLI and the
-    server share. The defaults are AWS's exact output (what `GetGeneratedPolicy` returns);
-    the other keywords are policygen's extensions (see `RenderOptions`)."""
-    options = render_options(
-        placeholders=placeholders,
-        service_level=service_level,
-        resources=resources,
-        pass_role=pass_role,
-        dependent_actions=dependent_actions,
-        max_arns=max_arns,
-    )
-    return render(analysis, principal, options)
+    server share. `flags` are `render_options`'s: their defaults are AWS's exact output
+    (what `GetGeneratedPolicy` returns), the others policygen's extensions."""
+    return render(analysis, principal, render_options(**flags))
 
 
 def generated_policy_result(
