@@ -155,7 +155,7 @@ def decode_batch(query: Any, tasks: list[Any]) -> int:
 
 def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[str, Any]:
     from policygen.arns import Principal
-    from policygen.engine import collect_usage
+    from policygen.engine import ScanOptions, collect_usage
     from policygen.sources import Selection
     from policygen.timeutil import parse_time
 
@@ -163,15 +163,8 @@ def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[
     selection = Selection(
         parse_time(START), parse_time(END), accounts=frozenset({principal.account})
     )
-    usage = collect_usage(
-        principal,
-        _corpus_source(corpus),
-        selection,
-        workers=workers,
-        use_index=False,
-        observe="passed",
-        engine=engine,
-    )
+    options = ScanOptions(workers=workers, observe="passed", engine=engine, use_index=False)
+    usage = collect_usage(principal, _corpus_source(corpus), selection, options)
     return {"bytes": usage.stats.bytes_read, "calls": sum(s.count for s in usage.calls.values())}
 
 

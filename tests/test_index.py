@@ -12,7 +12,7 @@ import pytest
 
 from policygen import generate_policy
 from policygen.arns import Principal
-from policygen.engine import collect_usage
+from policygen.engine import ScanOptions, collect_usage
 from policygen.index import UsageIndex
 from policygen.paths import index_path
 from policygen.scanner import scan
@@ -184,7 +184,7 @@ def test_a_window_with_files_the_index_has_not_seen_is_scanned(
     shutil.copy(logs[0], copy)  # a new delivery the index has not read
     with UsageIndex(index_path(data_dir)) as index:
         assert index.usage(principal, LocalFolder(trail), selection) is None
-    usage = collect_usage(principal, LocalFolder(trail), selection, workers=1)
+    usage = collect_usage(principal, LocalFolder(trail), selection, ScanOptions(workers=1))
     assert usage.stats.files_from_index == 0
     with UsageIndex(index_path(data_dir)) as index:
         assert index.ingest(trail, workers=1).files_new == 1
@@ -214,7 +214,7 @@ def test_a_jobs_single_trail_is_answered_from_the_index(
     principal = Principal.parse(pick(manifest, "role")[0])
     trails = TrailSet([(LocalFolder(root), None)])
     selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
-    usage = collect_usage(principal, trails, selection, data_dir=data_dir)
+    usage = collect_usage(principal, trails, selection, ScanOptions(data_dir=data_dir))
     assert usage.stats.files_from_index > 0
     expected = scan(LocalFolder(root), selection, principal, workers=1)[principal.arn]
     assert counts(usage) == counts(expected)
@@ -230,7 +230,7 @@ def test_an_index_of_another_version_is_not_used_and_not_changed(
         db.execute("PRAGMA user_version=99")
     principal = Principal.parse(pick(manifest, "user")[0])
     selection = Selection(EVERYTHING.start, EVERYTHING.end, accounts=frozenset({principal.account}))
-    usage = collect_usage(principal, LocalFolder(root), selection, workers=1)
+    usage = collect_usage(principal, LocalFolder(root), selection, ScanOptions(workers=1))
     assert usage.stats.files_from_index == 0 and usage.calls
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 99

@@ -20,7 +20,12 @@ import pytest
 
 from policygen import aws, fanout, generate_policy, jobs, spark
 from policygen.cli import main
-from policygen.engine import GenerationResult, TrailProperties, generate_all_policies
+from policygen.engine import (
+    GenerationResult,
+    ScanOptions,
+    TrailProperties,
+    generate_all_policies,
+)
 from policygen.index import UsageIndex
 from policygen.remote import AwsSettings
 from policygen.s3 import S3Trail
@@ -226,7 +231,9 @@ def test_s3_trails_on_spark(
     assert [r.policies() for r in remote] == [r.policies() for r in folder]
     config = worker_config(tmp_path, bucket.describe())
     config = dataclasses.replace(config, aws=AwsSettings(service_last_accessed=False))
-    on_s3 = jobs.generate(org_job(manifest), dataclasses.replace(config, engine=engine))
+    on_s3 = jobs.generate(
+        org_job(manifest), dataclasses.replace(config, scan=ScanOptions(engine=engine))
+    )
     assert on_s3.to_dict() == jobs.generate(org_job(manifest), config).to_dict()
 
 
@@ -311,5 +318,7 @@ def test_server_jobs_run_on_spark(
     root, manifest = org
     config = worker_config(tmp_path, str(root))
     local = jobs.generate(org_job(manifest), config)
-    remote = jobs.generate(org_job(manifest), dataclasses.replace(config, engine=engine))
+    remote = jobs.generate(
+        org_job(manifest), dataclasses.replace(config, scan=ScanOptions(engine=engine))
+    )
     assert remote.to_dict() == local.to_dict()

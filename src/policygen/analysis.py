@@ -31,13 +31,10 @@ class AnalysisOptions:
 
 
 @dataclass(slots=True)
-class ActionUse:
-    """Why an action is in the policy: how often it was needed, when, and by which calls."""
+class ActionUse(CallStats):
+    """Why an action is in the policy: how often it was needed and when (the `CallStats` of
+    every call that needs it), and by which calls."""
 
-    count: int = 0
-    first: str = ""
-    last: str = ""
-    example_event_id: str = ""
     denied_count: int = 0
     events: list[str] = field(default_factory=list)  # "eventSource:eventName"
     #: observed resources by resource type of this action (`policygen.resources`).
@@ -62,11 +59,10 @@ class ActionUse:
         self.arn_overflow = join_prefix(self.arn_overflow, observed.arn_overflow)
         self.unresolved += observed.unresolved if by_type else observed.calls
 
-    def add(self, key: CallKey, stats: CallStats) -> None:
-        merged = CallStats(self.count, self.first, self.last, self.example_event_id)
-        merged.merge(stats)
-        self.count, self.first, self.last = merged.count, merged.first, merged.last
-        self.example_event_id = merged.example_event_id
+    def add_calls(self, key: CallKey, stats: CallStats) -> None:
+        """Count the calls of one kind that need this action (`CallStats.add` counts one
+        event)."""
+        self.merge(stats)
         if key.outcome == "denied":
             self.denied_count += stats.count
         event = f"{key.event_source}:{key.event_name}"
@@ -85,7 +81,7 @@ class PassRoleUse(ActionUse):
     overflow: str | None = None
 
     def take(self, key: CallKey, observed: Observed, service: str) -> None:
-        self.add(key, observed.pass_calls)
+        self.add_calls(key, observed.pass_calls)
         self.roles = sorted(set(self.roles) | observed.passed.get(service, set()))
         self.overflow = join_prefix(self.overflow, observed.pass_overflow.get(service))
 
@@ -209,7 +205,7 @@ def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
         observed = usage.observed.get(key)
         for action in mapped.actions:
             use = result.actions.setdefault(action, ActionUse())
-            use.add(key, stats)
+            use.add_calls(key, stats)
             if observed is not None:
                 use.observe(action, observed, known)
         if observed is not None:

@@ -21,9 +21,10 @@ from typing import Any
 import click
 
 from policygen import report
+from policygen.analysis import AnalysisOptions
 from policygen.arns import Principal, TrailArn
 from policygen.aws import AwsAccess, check_credentials
-from policygen.engine import GenerationResult, generate_all_policies, generate_policy
+from policygen.engine import GenerationResult, Job, ScanOptions
 from policygen.errors import JobFailure
 from policygen.fanout import Engine
 from policygen.index import IndexUnusable, UsageIndex
@@ -31,7 +32,8 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.sources import LogObject, TrailSource
+from policygen.scanner import ProgressCallback
+from policygen.sources import DEFAULT_MARGIN, LogObject, TrailSource
 from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
 from policygen.units import parse_size
 from policygen.usage import ScanStats
@@ -291,17 +293,20 @@ def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]
     ]
 
 
-def pop_engine(options: dict[str, Any]) -> Engine | None:
-    """The engine the read options ask for (taken out of `options`); a Spark setting
+def read_settings(read: dict[str, Any]) -> tuple[bool, Engine | None]:
+    """Whether to show progress, and the engine the read options ask for; a Spark setting
     without Spark, or Spark that cannot run here, is an input error."""
-    name = options.pop("engine")
-    master, partition_mb = options.pop("spark_master"), options.pop("spark_partition_mb")
-    if name == "spark" and options.get("workers") is not None:
+    progress = read["progress"]
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    if read["engine"] == "spark" and read["workers"] is not None:
         raise InputError("--workers goes with --engine local (Spark has its executors)")
     try:
-        return engine_named(name, master=master, partition_mb=partition_mb)
+        engine = engine_named(
+            read["engine"], master=read["spark_master"], partition_mb=read["spark_partition_mb"]
+        )
     except (ValueError, SparkUnavailable) as exc:
         raise InputError(str(exc)) from None
+    return show_progress, engine
 
 
 def observe_level(options: RenderOptions) -> ObserveLevel:
@@ -311,31 +316,44 @@ def observe_level(options: RenderOptions) -> ObserveLevel:
     return "passed" if options.pass_role else "none"
 
 
+def plan(
+    source: str | TrailSource,
+    scan: dict[str, Any],
+    engine: Engine | None,
+    observe: ObserveLevel,
+    on_file: ProgressCallback | None,
+) -> tuple[Job, AnalysisOptions, ScanOptions]:
+    """What the shared scan options ask to read from `source`, how its calls count, and
+    how to scan it."""
+    options = ScanOptions(
+        on_file=on_file,
+        workers=scan["workers"],
+        observe=observe,
+        engine=engine,
+        max_file_bytes=positive_size(scan["max_file_bytes"]),
+        data_dir=scan["data_dir"],
+        use_index=scan["use_index"],
+    )
+    regions = scan["regions"] or None
+    job = Job.of(source, scan["start"], scan["end"], regions, DEFAULT_MARGIN, scan["trail_arn"])
+    return job, AnalysisOptions(scan["denied"], scan["data_events"]), options
+
+
 def run_scan(
     scan: dict[str, Any], *, service_level: bool = False, observe: ObserveLevel = "all"
 ) -> GenerationResult:
     """Generate from the shared scan options; input errors become exit code 2, AWS
     failures exit code 3. With `service_level` and logs in S3, IAM's service last
     accessed data feeds the service-level template."""
-    progress = scan.pop("progress")
-    engine = pop_engine(scan)
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    show_progress, engine = read_settings(scan)
     if scan["principal"] is None:
         raise InputError("Missing option '--principal'")
     with user_errors():
-        principal = Principal.parse(scan.pop("principal"))
-        source, access = open_logs(scan.pop("logs"), scan["trail_arn"], scan.pop("access_role"))
+        principal = Principal.parse(scan["principal"])
+        source, access = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
-        result = generate_policy(
-            principal.arn,
-            source,
-            regions=scan.pop("regions") or None,
-            on_file=on_file,
-            observe=observe,
-            engine=engine,
-            max_file_bytes=positive_size(scan.pop("max_file_bytes")),
-            **scan,
-        )
+        job, counting, options = plan(source, scan, engine, observe, on_file)
+        result = job.generate(principal, counting, options)
         if service_level and access is not None:
             from policygen import lastaccessed
 
@@ -345,25 +363,12 @@ def run_scan(
 
 def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
     """Generate for every principal from the shared scan options, in one scan."""
-    show_progress = sys.stderr.isatty() if scan["progress"] is None else scan["progress"]
-    engine = pop_engine(scan)
+    show_progress, engine = read_settings(scan)
     with user_errors():
         source, _ = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
-        return generate_all_policies(
-            source,
-            start=scan["start"],
-            end=scan["end"],
-            regions=scan["regions"] or None,
-            denied=scan["denied"],
-            data_events=scan["data_events"],
-            trail_arn=scan["trail_arn"],
-            workers=scan["workers"],
-            on_file=on_file,
-            observe=observe,
-            engine=engine,
-            max_file_bytes=positive_size(scan["max_file_bytes"]),
-        )
+        job, counting, options = plan(source, scan, engine, observe, on_file)
+        return job.generate_all(counting, options)
 
 
 def choose_render_options(
@@ -553,20 +558,18 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
     help="Trail folder to index (the CloudTrail S3 layout, searched recursively).",
 )
 @with_read_options
-def index(logs: Path, data_dir: Path | None, progress: bool | None, **read: Any) -> None:
+def index(logs: Path, **read: Any) -> None:
     """Add the files of a trail folder not indexed before to the usage index, which
     `generate` then answers from whenever it covers the window."""
-    engine = pop_engine(read)
-    workers = read.pop("workers")
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    path = index_path(data_dir)
+    show_progress, engine = read_settings(read)
+    path = index_path(read["data_dir"])
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
         try:
             store = UsageIndex(path)
         except (IndexUnusable, sqlite3.DatabaseError) as exc:
             raise InputError(f"cannot use the index {path}: {exc}") from None
         with store:
-            done = store.ingest(logs, workers=workers, on_file=on_file, engine=engine)
+            done = store.ingest(logs, workers=read["workers"], on_file=on_file, engine=engine)
     click.echo(f"index {path}: {done.files_new} new files indexed of {done.files_listed}", err=True)
     for line in scan_lines(done.stats):
         click.echo(line, err=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from policygen import scanner
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.fanout import Engine
@@ -20,7 +21,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback, scan
+from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
@@ -58,8 +59,8 @@ class GenerationResult:
     trails: list[TrailProperties] = field(default_factory=list)
 
     def policies(self, options: RenderOptions | None = None, **flags: Any) -> list[str]:
-        """The policy documents, rendered as `options` (or `render_policy_documents`'s
-        keyword flags) ask; the default is AWS's exact output."""
+        """The policy documents, rendered as `options` (or `render_options`'s keyword
+        flags) ask; the default is AWS's exact output."""
         return render(self.analysis, self.principal, options or render_options(**flags))
 
     def to_api(self, options: RenderOptions | None = None, **flags: Any) -> dict[str, Any]:
@@ -100,29 +101,11 @@ def render(analysis: Analysis, principal: Principal, options: RenderOptions) -> 
     return render_analysis(analysis, options, partition=principal.partition)
 
 
-def render_policy_documents(
-    analysis: Analysis,
-    principal: Principal,
-    *,
-    placeholders: bool = False,
-    service_level: bool = False,
-    resources: ResourceMode | None = None,
-    pass_role: bool = False,
-    dependent_actions: bool = False,
-    max_arns: int = DEFAULT_MAX_ARNS,
-) -> list[str]:
+def render_policy_documents(analysis: Analysis, principal: Principal, **flags: Any) -> list[str]:
     """Render an analysis as policy documents: the single entry point the CLI and the
-    server share. The defaults are AWS's exact output (what `GetGeneratedPolicy` returns);
-    the other keywords are policygen's extensions (see `RenderOptions`)."""
-    options = render_options(
-        placeholders=placeholders,
-        service_level=service_level,
-        resources=resources,
-        pass_role=pass_role,
-        dependent_actions=dependent_actions,
-        max_arns=max_arns,
-    )
-    return render(analysis, principal, options)
+    server share. `flags` are `render_options`'s: their defaults are AWS's exact output
+    (what `GetGeneratedPolicy` returns), the others policygen's extensions."""
+    return render(analysis, principal, render_options(**flags))
 
 
 def generated_policy_result(
@@ -177,44 +160,61 @@ def as_source(logs: str | Path | TrailSource) -> TrailSource:
     return logs
 
 
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How to read the logs: not what (the `Job`) nor how calls count (`AnalysisOptions`),
+    but where the scan runs, how many resource facts it keeps and which files it skips.
+
+    `workers=1` scans in this process; `engine` runs the scan elsewhere (Spark); `observe`
+    is how many resource facts a scan collects (all: any rendering can be asked for);
+    files larger than `max_file_bytes` (stored or decompressed) are skipped and reported.
+    With `use_index`, one principal's calls come from the usage index in `data_dir`
+    (`paths.data_dir`) when it covers the window; a scan of every principal never reads it.
+    """
+
+    on_file: ProgressCallback | None = None
+    workers: int | None = None
+    observe: ObserveLevel = "all"
+    engine: Engine | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    data_dir: str | Path | None = None
+    use_index: bool = True
+
+    def scan(
+        self, source: TrailSource, selection: Selection, principal: Principal | None
+    ) -> dict[str, Usage]:
+        """`scanner.scan` under these options: usage per principal ARN."""
+        return scanner.scan(
+            source,
+            selection,
+            principal,
+            on_file=self.on_file,
+            workers=self.workers,
+            observe=self.observe,
+            engine=self.engine,
+            max_file_bytes=self.max_file_bytes,
+        )
+
+
 def collect_usage(
     principal: Principal,
     source: TrailSource,
     selection: Selection,
-    *,
-    on_file: ProgressCallback | None = None,
-    workers: int | None = None,
-    data_dir: str | Path | None = None,
-    use_index: bool = True,
-    observe: ObserveLevel = "all",
-    engine: Engine | None = None,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    options: ScanOptions | None = None,
 ) -> Usage:
     """The principal's calls in `selection`: from the usage index when it covers the
     window, else from a scan of `source` (in worker processes when it is large, or on
-    `engine`: Spark).
+    `options.engine`: Spark).
 
-    The index is the one in `data_dir` (`paths.data_dir`); it is only read here, never
-    created (it holds every resource fact). `workers=1` scans in this process; `observe`
-    is how many resource facts a scan collects (all: any rendering can be asked for);
-    files larger than `max_file_bytes` (stored or decompressed) are skipped and reported.
+    The index is only read here, never created (it holds every resource fact).
     """
+    options = options or ScanOptions()
     folder = _single_folder(source)
-    if use_index and folder is not None:
-        usage = indexed_usage(principal, folder, selection, data_dir)
+    if options.use_index and folder is not None:
+        usage = indexed_usage(principal, folder, selection, options.data_dir)
         if usage is not None:
             return usage
-    found = scan(
-        source,
-        selection,
-        principal,
-        on_file=on_file,
-        workers=workers,
-        observe=observe,
-        engine=engine,
-        max_file_bytes=max_file_bytes,
-    )
-    return found[principal.arn]
+    return options.scan(source, selection, principal)[principal.arn]
 
 
 def _single_folder(source: TrailSource) -> LocalFolder | None:
@@ -267,20 +267,8 @@ def generate_policy(
     """
     principal = Principal.parse(principal_arn)
     job = Job.of(logs, start, end, regions, margin, trail_arn)
-    selection = job.selection(frozenset({principal.account}))
-    usage = collect_usage(
-        principal,
-        job.source,
-        selection,
-        on_file=on_file,
-        workers=workers,
-        data_dir=data_dir,
-        use_index=use_index,
-        observe=observe,
-        engine=engine,
-        max_file_bytes=max_file_bytes,
-    )
-    return job.result(principal, usage, AnalysisOptions(denied=denied, data_events=data_events))
+    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes, data_dir, use_index)
+    return job.generate(principal, AnalysisOptions(denied, data_events), scan)
 
 
 def generate_all_policies(
@@ -305,18 +293,8 @@ def generate_all_policies(
     taken only from its own account's folder), sorted by principal ARN.
     """
     job = Job.of(logs, start, end, regions, margin, trail_arn)
-    found = scan(
-        job.source,
-        job.selection(None),
-        None,
-        on_file=on_file,
-        workers=workers,
-        observe=observe,
-        engine=engine,
-        max_file_bytes=max_file_bytes,
-    )
-    options = AnalysisOptions(denied=denied, data_events=data_events)
-    return [job.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
+    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes)
+    return job.generate_all(AnalysisOptions(denied, data_events), scan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +324,19 @@ class Job:
 
     def selection(self, accounts: frozenset[str] | None) -> Selection:
         return Selection(self.start, self.end, self.regions, accounts, self.margin)
+
+    def generate(
+        self, principal: Principal, options: AnalysisOptions, scan: ScanOptions
+    ) -> GenerationResult:
+        """One principal's generation; its calls are taken from its own account's folder."""
+        selection = self.selection(frozenset({principal.account}))
+        usage = collect_usage(principal, self.source, selection, scan)
+        return self.result(principal, usage, options)
+
+    def generate_all(self, options: AnalysisOptions, scan: ScanOptions) -> list[GenerationResult]:
+        """One generation per principal in the logs, from a single scan, by principal ARN."""
+        found = scan.scan(self.source, self.selection(None), None)
+        return [self.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
 
     def result(
         self, principal: Principal, usage: Usage, options: AnalysisOptions

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -30,16 +30,14 @@ from policygen import catalogue
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.config import ServerSettings
-from policygen.engine import collect_usage
+from policygen.engine import ScanOptions, collect_usage
 from policygen.errors import (
     AUTHORIZATION_ERROR,
     RESOURCE_NOT_FOUND_ERROR,
     SERVICE_ERROR,
     JobFailure,
 )
-from policygen.fanout import Engine
 from policygen.remote import AwsSettings, RemoteTrails
-from policygen.scanner import DEFAULT_MAX_FILE_BYTES
 from policygen.sources import LocalFolder, LogObject, Selection, TrailSource
 from policygen.store import JobSpec, Status, Store
 from policygen.timeutil import now
@@ -68,9 +66,8 @@ class WorkerConfig:
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     db_timeout: float = 5.0
     aws: AwsSettings = field(default_factory=AwsSettings)
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    #: where scans run: None for this machine, else the `engine` setting's (Spark).
-    engine: Engine | None = None
+    #: how scans run: `max_file_bytes`, and the `engine` setting's engine (None: this machine).
+    scan: ScanOptions = field(default_factory=ScanOptions)
 
     @classmethod
     def for_settings(cls, settings: ServerSettings) -> WorkerConfig:
@@ -84,8 +81,7 @@ class WorkerConfig:
             AwsSettings(
                 settings.resolve_trails, settings.access_role_mode, settings.service_last_accessed
             ),
-            settings.max_file_bytes,
-            settings.scan_engine(),
+            ScanOptions(engine=settings.scan_engine(), max_file_bytes=settings.max_file_bytes),
         )
 
 
@@ -122,22 +118,15 @@ def open_trails(
 def generate(
     spec: JobSpec, config: WorkerConfig, on_file: Callable[[LogObject], None] | None = None
 ) -> Analysis:
-    """Scan the job's trails (on `config.engine`), or read the usage index beside the job
+    """Scan the job's trails (as `config.scan` says), or read the usage index beside the job
     database when it covers the job, and analyse the usage: what `policygen generate` does."""
     principal = Principal.parse(spec.principal_arn)
     remote = RemoteTrails(spec.access_role, config.aws)
     source = open_trails(spec, config.trails, remote)
     selection = Selection(spec.start, spec.end, source.regions, frozenset({principal.account}))
+    options = replace(config.scan, on_file=on_file, data_dir=Path(config.db_path).parent)
     try:
-        usage = collect_usage(
-            principal,
-            source,
-            selection,
-            on_file=on_file,
-            data_dir=Path(config.db_path).parent,
-            max_file_bytes=config.max_file_bytes,
-            engine=config.engine,
-        )
+        usage = collect_usage(principal, source, selection, options)
     except PermissionError as exc:
         raise JobFailure(AUTHORIZATION_ERROR, f"cannot read the trail's logs: {exc}") from None
     analysis = analyse(usage, config.options)
