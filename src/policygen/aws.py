@@ -5,6 +5,10 @@ chain). Clients are created from it lazily in each process that needs them, so a
 holding one can cross into worker processes. Assumed-role credentials refresh themselves
 before they expire, so a long job is not cut off after an hour.
 
+boto3 and the heavier parts of botocore are imported with the first client, not with
+this module: a run over local folders never pays for them (about 80 ms and 25 MB per
+process, and every scanner worker is a copy of its process).
+
 Endpoints are botocore's business: `AWS_ENDPOINT_URL` and the per-service variables
 (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_STS`, ...) reach moto, LocalStack or a VPC
 endpoint without any code here. Transient errors are retried by botocore (standard
@@ -19,24 +23,14 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
-    CredentialProvider,
-    Credentials,
-    DeferredRefreshableCredentials,
-)
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
-from botocore.parsers import ResponseParserError
 
 from policygen.errors import (
     AUTHORIZATION_ERROR,
@@ -45,11 +39,14 @@ from policygen.errors import (
     JobFailure,
 )
 
+if TYPE_CHECKING:
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
 T = TypeVar("T")
 log = logging.getLogger("policygen.aws")
-
-#: What a botocore call raises when AWS (or what stands in for it) fails or refuses.
-AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 
 #: How a server uses a request's `accessRole` (docs/s3.md).
 AccessRoleMode = Literal["assume", "fallback", "ambient"]
@@ -100,22 +97,31 @@ class AwsAccess:
         )
 
 
-class _Fixed(CredentialProvider):
+@functools.cache
+def aws_errors() -> tuple[type[Exception], ...]:
+    """What a botocore call raises when AWS (or what stands in for it) fails or refuses."""
+    from botocore.parsers import ResponseParserError
+
+    return (BotoCoreError, ClientError, ResponseParserError)
+
+
+def _fixed_provider(credentials: Credentials) -> Any:
     """A credential provider that hands out credentials made elsewhere (the assumed role's)."""
+    from botocore.credentials import CredentialProvider
 
-    METHOD = "policygen-assume-role"
-    CANONICAL_NAME = "policygen-assume-role"
+    class Fixed(CredentialProvider):
+        METHOD = CANONICAL_NAME = "policygen-assume-role"
 
-    def __init__(self, credentials: Credentials) -> None:
-        super().__init__()
-        self._credentials = credentials
+        def load(self) -> Credentials:
+            return credentials
 
-    def load(self) -> Credentials:
-        return self._credentials
+    return Fixed()
 
 
 def client_config(pool: int = DEFAULT_POOL) -> Config:
     """Retries in botocore's standard mode (unless configured) and a sized connection pool."""
+    from botocore.config import Config
+
     return Config(
         retries={"mode": os.environ.get("AWS_RETRY_MODE", "standard")},  # type: ignore[typeddict-item]
         max_pool_connections=pool,
@@ -125,6 +131,9 @@ def client_config(pool: int = DEFAULT_POOL) -> Config:
 
 def _assumed_session(access: AwsAccess) -> botocore.session.Session:
     """A botocore session whose credentials come from AssumeRole, refreshed before expiry."""
+    import botocore.session
+    from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
     base = botocore.session.Session()
     source = base.get_credentials()
     if source is None:
@@ -141,7 +150,7 @@ def _assumed_session(access: AwsAccess) -> botocore.session.Session:
         refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
     session = botocore.session.Session()
-    session.get_component("credential_provider").insert_before("env", _Fixed(credentials))
+    session.get_component("credential_provider").insert_before("env", _fixed_provider(credentials))
     return session
 
 
@@ -150,6 +159,8 @@ _lock = threading.Lock()
 
 @functools.lru_cache(maxsize=64)
 def _session(access: AwsAccess, pid: int) -> boto3.Session:
+    import boto3
+
     if access.role_arn is None:
         return boto3.Session()
     return boto3.Session(botocore_session=_assumed_session(access))
@@ -188,7 +199,7 @@ def check_credentials(access: AwsAccess) -> None:
         if credentials is None:
             raise NoCredentialsError()
         credentials.get_frozen_credentials()
-    except AWS_ERRORS as exc:
+    except aws_errors() as exc:
         raise failure(exc, what) from exc
 
 
@@ -253,5 +264,5 @@ def call(what: str, function: Callable[..., T], **kwargs: Any) -> T:
     """`function(**kwargs)`, with AWS failures raised as the job error naming `what`."""
     try:
         return function(**kwargs)
-    except AWS_ERRORS as exc:
+    except aws_errors() as exc:
         raise failure(exc, what) from exc

@@ -31,7 +31,7 @@ def organization_id(access: AwsAccess) -> str | None:
     """The organization the credentials' account belongs to, or None if it cannot be asked."""
     try:
         answer = aws.client(access, "organizations").describe_organization()
-    except aws.AWS_ERRORS:
+    except aws.aws_errors():
         return None
     return answer.get("Organization", {}).get("Id")
 

@@ -96,7 +96,7 @@ def apply(
                 RESOURCE_NOT_FOUND_ERROR, f"{what}: principal not found in IAM"
             ) from exc
         return _fall_back(analysis, f"{what}: {aws.describe_error(exc)}")
-    except (*aws.AWS_ERRORS, NotReady) as exc:
+    except (*aws.aws_errors(), NotReady) as exc:
         return _fall_back(analysis, f"{what}: {aws.describe_error(exc)}")
     analysis.service_level_source = LAST_ACCESSED_SOURCE
     analysis.last_accessed_prefixes = prefixes

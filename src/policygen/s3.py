@@ -172,7 +172,7 @@ class S3Trail:
                 if aws.error_code(exc) == "NoSuchKey":
                     raise FileNotFoundError(f"{obj.key} disappeared after it was listed") from None
                 raise self._failure(exc, what) from exc
-            except aws.AWS_ERRORS as exc:
+            except aws.aws_errors() as exc:
                 raise self._failure(exc, what) from exc
         raise AssertionError("unreachable")
 
@@ -264,7 +264,7 @@ class S3Trail:
         what = f"s3:ListBucket {SCHEME}{self.bucket}/{prefix}"
         try:
             return list(self._s3().get_paginator("list_objects_v2").paginate(**arguments))
-        except aws.AWS_ERRORS as exc:
+        except aws.aws_errors() as exc:
             raise self._failure(exc, what) from exc
 
     # --- helpers -----------------------------------------------------------------------
