@@ -112,6 +112,26 @@ def test_prefilter_decodes_only_the_records_that_hold_the_arn() -> None:
 
 
 @pytest.mark.parametrize(
+    "layout",
+    ["OX", "XO", "OOXOO", "XX", "OXXO", "X"],
+    ids=["last", "first", "middle", "adjacent", "adjacent-middle", "alone"],
+)
+def test_prefilter_cuts_every_record_at_the_files_edges_and_side_by_side(layout: str) -> None:
+    """The search's bounds (record start before, next record after, next search from the
+    cut's end) hold at the array's ends, for neighbours, and for an ARN named twice."""
+    own = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")
+    own["requestParameters"] = {"roleArn": ROLE_ARN}  # the ARN twice in one record
+    other = record(USER_ARN, "s3.amazonaws.com", "ListBuckets")
+    records = [
+        {**(own if kind == "X" else other), "eventID": f"e{at}"} for at, kind in enumerate(layout)
+    ]
+    text = json.dumps({"Records": records}, separators=(",", ":")).encode()
+    found = candidate_records(text, ROLE_ARN.encode())
+    assert found is not None
+    assert [r.eventID for r in found] == [f"e{at}" for at, k in enumerate(layout) if k == "X"]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         pytest.param(lambda body: json.dumps(body, indent=1), id="pretty-printed"),
