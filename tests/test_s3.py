@@ -29,6 +29,7 @@ from policygen.policy import RenderOptions
 from policygen.s3 import S3Trail, parse_url, prefetch
 from policygen.sources import LogObject, Selection
 from policygen.timeutil import parse_time
+from policygen.trails import TrailSet
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
 from motoserver import (
@@ -309,3 +310,59 @@ def test_cli_errors_are_one_line(
     assert (exit_code, out) == (code, "")
     assert err.count("\n") == 1 and err.startswith("policygen: error: ")
     assert message in err
+
+
+# --- the usage index over an S3 trail -----------------------------------------------------
+
+
+def test_a_long_selection_finds_its_day_folders_by_listing(
+    aws_env: MotoServer, buckets: dict[str, str], synth_trail: Path
+) -> None:
+    """An index lists all time: day folders are discovered, not named one by one."""
+    everything = selection(start=parse_time("1970-01-01T00:00:00Z"), end=parse_time("2999-12-31"))
+    for url in buckets.values():
+        listed = keys(S3Trail.from_url(url).list_objects(everything))
+        assert sorted(k.removeprefix(f"{ORG}/") for k in listed) == local_keys(synth_trail)
+
+
+def test_an_s3_trail_is_indexed_incrementally_and_answers_like_a_scan(
+    aws_env: MotoServer,
+    moto: MotoServer,
+    buckets: dict[str, str],
+    synth_trail: Path,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    url = buckets["account"]
+    index = ["index", "--logs", url + "/", "--data-dir", str(tmp_path), "--workers", "1"]
+    code, _, err = run_cli(capsys, *index)
+    assert code == 0, err
+    logs = [p for p in synth_trail.rglob("*.json.gz") if "/CloudTrail/" in p.as_posix()]
+    assert f": {len(logs)} new files indexed of {len(logs)}" in err
+    # a file delivered later is the only one read the next time
+    extra = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/06/"
+    name = f"{ACCOUNT}_CloudTrail_us-east-1_20260106T2355Z_late0000000001.json.gz"
+    late = write_log(tmp_path / "late", [record(ROLE_ARN, "sqs.amazonaws.com", "ListQueues")])
+    moto.client("s3").put_object(
+        Bucket="t-s3-account", Key=f"team/a/{extra}{name}", Body=late.read_bytes()
+    )
+    code, _, err = run_cli(capsys, *index)
+    assert code == 0 and f": 1 new files indexed of {len(logs) + 1}" in err, err
+    # answered from the index, with S3 listed but no log read, and equal to a scan
+    for trail in (url, resolve_trail_like(url)):
+        from_index = generate_policy(ROLE_ARN, trail, data_dir=tmp_path, **WINDOW)
+        scanned = generate_policy(ROLE_ARN, trail, use_index=False, **WINDOW)
+        stats = from_index.analysis.stats
+        assert stats.files_from_index == stats.files_listed > 0
+        assert stats.files_rescanned == 0
+        assert from_index.to_api() == scanned.to_api()
+        assert from_index.policies(placeholders=True) == scanned.policies(placeholders=True)
+        assert "sqs:ListQueues" in from_index.policies()[0]
+    moto.client("s3").delete_object(Bucket="t-s3-account", Key=f"team/a/{extra}{name}")
+
+
+def resolve_trail_like(url: str) -> TrailSet:
+    """How a server job holds the same trail: the only member of a `TrailSet`, made from
+    the bucket and prefix GetTrail gives (as `resolve_trail` makes it)."""
+    bucket, prefix = parse_url(url)
+    return TrailSet([(S3Trail(bucket, prefix, label="arn:aws:cloudtrail:::trail/t"), None)])

@@ -33,7 +33,7 @@ from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.scanner import ProgressCallback
-from policygen.sources import DEFAULT_MARGIN, LogObject, TrailSource
+from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, TrailSource
 from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
 from policygen.units import parse_size
 from policygen.usage import ScanStats
@@ -198,12 +198,7 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options that say which calls to read, shared by `generate` and `explain`."""
     options = [
         click.option("--principal", help="IAM user or role ARN to generate for."),
-        click.option(
-            "--logs",
-            help="Folder of CloudTrail logs (the S3 layout, searched recursively), one file, "
-            "or s3://bucket/prefix (read with the ambient AWS credentials). Without it, "
-            "--trail-arn is looked up with GetTrail.",
-        ),
+        *trail_options(),
         click.option(
             "--start", help="ISO 8601 start of the window (default: 90 days before --end)."
         ),
@@ -221,16 +216,6 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
             default=True,
             show_default=True,
             help="Count data events (S3 objects, Lambda Invoke); AWS reads management events only.",
-        ),
-        click.option(
-            "--trail-arn",
-            help="Trail ARN, echoed in cloudTrailProperties; without --logs, where the logs "
-            "are is asked of CloudTrail (GetTrail).",
-        ),
-        click.option(
-            "--access-role",
-            metavar="ARN",
-            help="Role to assume (with the ambient credentials) for reading logs in S3.",
         ),
         *read_options(),
         click.option(
@@ -251,12 +236,40 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def with_read_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add `read_options` to a command."""
-    return functools.reduce(lambda cmd, option: option(cmd), reversed(read_options()), command)
+Option = Callable[[Callable[..., None]], Callable[..., None]]
 
 
-def read_options() -> list[Callable[[Callable[..., None]], Callable[..., None]]]:
+def with_options(*groups: list[Option]) -> Option:
+    """A decorator adding these groups of options to a command, in order."""
+    options = [option for group in groups for option in group]
+    return lambda command: functools.reduce(
+        lambda cmd, option: option(cmd), reversed(options), command
+    )
+
+
+def trail_options() -> list[Option]:
+    """Where the logs are: a folder, an S3 URL, or a trail found with GetTrail."""
+    return [
+        click.option(
+            "--logs",
+            help="Folder of CloudTrail logs (the S3 layout, searched recursively), one file, "
+            "or s3://bucket/prefix (read with the ambient AWS credentials). Without it, "
+            "--trail-arn is looked up with GetTrail.",
+        ),
+        click.option(
+            "--trail-arn",
+            help="Trail ARN, echoed in cloudTrailProperties; without --logs, where the logs "
+            "are is asked of CloudTrail (GetTrail).",
+        ),
+        click.option(
+            "--access-role",
+            metavar="ARN",
+            help="Role to assume (with the ambient credentials) for reading logs in S3.",
+        ),
+    ]
+
+
+def read_options() -> list[Option]:
     """The options of every command that reads logs: engine, processes, data directory,
     progress."""
     return [
@@ -551,25 +564,23 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
 
 
 @cli.command()
-@click.option(
-    "--logs",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Trail folder to index (the CloudTrail S3 layout, searched recursively).",
-)
-@with_read_options
-def index(logs: Path, **read: Any) -> None:
-    """Add the files of a trail folder not indexed before to the usage index, which
-    `generate` then answers from whenever it covers the window."""
+@with_options(trail_options(), read_options())
+def index(logs: str | None, trail_arn: str | None, access_role: str | None, **read: Any) -> None:
+    """Add the files of a trail (a folder, or its bucket in S3) not indexed before to the
+    usage index, which `generate` and the server then answer from whenever it covers the
+    window."""
     show_progress, engine = read_settings(read)
     path = index_path(read["data_dir"])
+    with user_errors():
+        found, _ = open_logs(logs, trail_arn, access_role)
+    source = LocalFolder(Path(found)) if isinstance(found, str) else found
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
         try:
             store = UsageIndex(path)
         except (IndexUnusable, sqlite3.DatabaseError) as exc:
             raise InputError(f"cannot use the index {path}: {exc}") from None
         with store:
-            done = store.ingest(logs, workers=read["workers"], on_file=on_file, engine=engine)
+            done = store.ingest(source, workers=read["workers"], on_file=on_file, engine=engine)
     click.echo(f"index {path}: {done.files_new} new files indexed of {done.files_listed}", err=True)
     for line in scan_lines(done.stats):
         click.echo(line, err=True)

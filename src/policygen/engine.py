@@ -16,7 +16,7 @@ from policygen import scanner
 from policygen.analysis import Analysis, AnalysisOptions, DeniedMode, analyse
 from policygen.arns import Principal
 from policygen.fanout import Engine
-from policygen.index import IndexUnusable, UsageIndex
+from policygen.index import IndexedSource, IndexUnusable, UsageIndex
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
@@ -209,24 +209,28 @@ def collect_usage(
     The index is only read here, never created (it holds every resource fact).
     """
     options = options or ScanOptions()
-    folder = _single_folder(source)
-    if options.use_index and folder is not None:
-        usage = indexed_usage(principal, folder, selection, options.data_dir)
+    indexed = _single_indexed(source)
+    if options.use_index and indexed is not None:
+        usage = indexed_usage(principal, indexed, selection, options.data_dir)
         if usage is not None:
             return usage
     return options.scan(source, selection, principal)[principal.arn]
 
 
-def _single_folder(source: TrailSource) -> LocalFolder | None:
-    """The one local folder a source reads (itself, or a job's only trail), if it is one."""
+def _single_indexed(source: TrailSource) -> IndexedSource | None:
+    """The one source the index can keep (a folder, an S3 trail) that `source` reads:
+    itself, or a job's only trail."""
     members = getattr(source, "members", None)
     if members is not None and len(members) == 1:
         source = members[0][0]
-    return source if isinstance(source, LocalFolder) else None
+    return source if isinstance(source, IndexedSource) else None
 
 
 def indexed_usage(
-    principal: Principal, source: LocalFolder, selection: Selection, data_dir: str | Path | None
+    principal: Principal,
+    source: IndexedSource,
+    selection: Selection,
+    data_dir: str | Path | None,
 ) -> Usage | None:
     """The usage from the index in `data_dir`, or None when there is none or it does not
     cover the window (or cannot be read: the scan is always there to fall back on)."""

@@ -1,8 +1,9 @@
 """The usage index: what every user and role did, hour by hour, kept in SQLite.
 
-`policygen index --logs PATH` scans the files of a trail folder that it has not seen
-before (all principals, one pass) and adds their calls to the index; a job whose files are
-all indexed is then answered without reading a log file.
+`policygen index --logs PATH` scans the files of a trail (a local folder, or the trail's
+bucket and prefix in S3) that it has not seen before (all principals, one pass) and adds
+their calls to the index; a job whose files are all indexed is then answered without
+reading a log file (in S3: with the listing a scan would make, and no GET).
 
 Rows are calls counted by (principal, event hour, stream, region, CloudTrail call,
 outcome), with the first and last event time and the latest delivery time of the files
@@ -27,13 +28,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from policygen import fanout
 from policygen.arns import Principal
 from policygen.dedupe import Dedupe
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES, BatchResult, Scan, ScanQuery, scan
-from policygen.sources import LocalFolder, LogObject, Selection, delivery_of
+from policygen.sources import LocalFolder, LogObject, Selection, TrailSource, delivery_of
 from policygen.timeutil import format_time
 from policygen.usage import CallKey, CallStats, Observed, ScanStats, Usage
 
@@ -100,6 +101,20 @@ class IngestReport:
     stats: ScanStats = field(default_factory=ScanStats)
 
 
+@runtime_checkable
+class IndexedSource(TrailSource, Protocol):
+    """A source the index can keep: it names itself, and its files, the same every time
+    (`LocalFolder`, `S3Trail`)."""
+
+    def location(self) -> str:
+        """The source's stable name (resolved path, `s3://bucket/prefix`)."""
+        ...
+
+    def relative_key(self, obj: LogObject) -> str:
+        """The file's name inside the source."""
+        ...
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -140,9 +155,9 @@ class UsageIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def source_id(self, root: Path, *, create: bool = False) -> int | None:
-        """The id of an indexed trail folder (resolved path)."""
-        key = str(root.resolve())
+    def source_id(self, source: IndexedSource, *, create: bool = False) -> int | None:
+        """The id of an indexed source (by its location)."""
+        key = source.location()
         row = self.db.execute("SELECT id FROM sources WHERE root = ?", (key,)).fetchone()
         if row is None and create:
             return self.db.execute("INSERT INTO sources (root) VALUES (?)", (key,)).lastrowid
@@ -152,7 +167,7 @@ class UsageIndex:
 
     def ingest(
         self,
-        root: Path,
+        source: IndexedSource | Path,
         *,
         workers: int | None = None,
         on_file: Callable[[LogObject], None] | None = None,
@@ -160,20 +175,21 @@ class UsageIndex:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         engine: fanout.Engine | None = None,
     ) -> IngestReport:
-        """Index the files under `root` not indexed before; `on_listed(listed, new)` is
-        told what will be read before reading starts. `engine` None reads them in
-        `workers` processes here."""
-        source = LocalFolder(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"no such folder: {root}")
-        source_id = self.source_id(root, create=True)
+        """Index the files of `source` (a folder, or any `IndexedSource`) not indexed
+        before; `on_listed(listed, new)` is told what will be read before reading starts.
+        `engine` None reads them in `workers` processes here."""
+        if isinstance(source, Path):
+            source = LocalFolder(source)
+        if isinstance(source, LocalFolder) and not source.root.is_dir():
+            raise FileNotFoundError(f"no such folder: {source.root}")
+        source_id = self.source_id(source, create=True)
         assert source_id is not None
         known = dict(self.db.execute("SELECT key, size FROM files WHERE source = ?", (source_id,)))
         report = IngestReport()
         new: list[LogObject] = []
         for obj in source.list_objects(Selection(EPOCH, FAR, margin=timedelta(0))):
             report.files_listed += 1
-            size = known.get(_relative(obj, root))
+            size = known.get(source.relative_key(obj))
             if size is None:
                 new.append(obj)
             elif size != obj.size:
@@ -182,7 +198,7 @@ class UsageIndex:
         if on_listed is not None:
             on_listed(report.files_listed, report.files_new)
         query = ScanQuery(None, format_time(EPOCH), format_time(FAR), None, max_file_bytes, True)
-        writer = _Writer(self, source_id, root, query)
+        writer = _Writer(self, source_id, source, query)
         fanout.run(
             source, new, query, writer.add_batch, workers=workers, on_file=on_file, engine=engine
         )
@@ -193,14 +209,14 @@ class UsageIndex:
     # --- answering ------------------------------------------------------------------
 
     def usage(
-        self, principal: Principal, source: LocalFolder, selection: Selection
+        self, principal: Principal, source: IndexedSource, selection: Selection
     ) -> Usage | None:
         """The principal's usage in `selection`, or None when the index does not cover it."""
-        source_id = self.source_id(source.root)
+        source_id = self.source_id(source)
         if source_id is None:
             return None
         listed = list(source.list_objects(selection))
-        files = self._covered(source_id, source.root, listed, principal.account, selection)
+        files = self._covered(source_id, source, listed, principal.account, selection)
         if files is None:
             return None
         rows = self._rows(source_id, principal, selection)
@@ -212,7 +228,7 @@ class UsageIndex:
     def _covered(
         self,
         source_id: int,
-        root: Path,
+        source: IndexedSource,
         listed: list[LogObject],
         account: str,
         selection: Selection,
@@ -234,7 +250,7 @@ class UsageIndex:
         if len(indexed) != len(listed):
             return None
         for obj in listed:
-            row = indexed.get(_relative(obj, root))
+            row = indexed.get(source.relative_key(obj))
             if row is None or row[1] != obj.size:
                 return None
         return list(indexed.values())
@@ -290,10 +306,6 @@ class _Row:
             self.outcome,  # type: ignore[arg-type]
             bool(self.data_event),
         )
-
-
-def _relative(obj: LogObject, root: Path) -> str:
-    return Path(obj.key).relative_to(root).as_posix()
 
 
 def _hour(moment: datetime) -> str:
@@ -352,7 +364,7 @@ def _add(usage: Usage, call: CallKey, stats: CallStats, observed: Observed | Non
 
 
 def _rescan(
-    source: LocalFolder,
+    source: IndexedSource,
     selection: Selection,
     principal: Principal,
     hour: str,
@@ -383,8 +395,10 @@ def _rescan(
 class _Writer:
     """Folds ingest batches into the index, a transaction every `FLUSH_FILES` files."""
 
-    def __init__(self, index: UsageIndex, source_id: int, root: Path, query: ScanQuery) -> None:
-        self.index, self.source_id, self.root = index, source_id, root
+    def __init__(
+        self, index: UsageIndex, source_id: int, source: IndexedSource, query: ScanQuery
+    ) -> None:
+        self.index, self.source_id, self.source = index, source_id, source
         self.dedupe = Dedupe()
         self.dedupe.restore(self._recent())
         self.scan = Scan(query, self.dedupe)
@@ -404,7 +418,7 @@ class _Writer:
             self.files.append(
                 (
                     self.source_id,
-                    _relative(obj, self.root),
+                    self.source.relative_key(obj),
                     obj.size,
                     account,
                     region,

@@ -46,6 +46,9 @@ DEFAULT_INFLIGHT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_OBJECT_BYTES = 512 * 1024 * 1024
 #: Day folders listed ahead of the reader.
 LIST_AHEAD = 8
+#: A selection longer than this many days finds its day folders by listing (years, then
+#: months, then days) instead of naming every day: an index over all time, a long window.
+DISCOVER_DAYS = 62
 #: Reads of one object's body (botocore retries the request, not a body cut off midway).
 BODY_ATTEMPTS = 3
 _BODY_ERRORS = (IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
@@ -143,8 +146,17 @@ class S3Trail:
     # --- TrailSource -------------------------------------------------------------------
 
     def describe(self) -> str:
-        url = f"{SCHEME}{self.bucket}/{self.prefix}".rstrip("/")
+        url = self.location()
         return f"{url} (trail {self.label})" if self.label else url
+
+    def location(self) -> str:
+        """`s3://bucket/prefix`, however the trail was reached (a URL or GetTrail): the
+        usage index's name for it."""
+        return f"{SCHEME}{self.bucket}/{self.prefix}".rstrip("/")
+
+    def relative_key(self, obj: LogObject) -> str:
+        """The object's key below the trail's prefix (how the usage index names files)."""
+        return obj.key.removeprefix(self.location() + "/")
 
     def list_objects(self, selection: Selection) -> Iterator[LogObject]:
         pool = ThreadPoolExecutor(LIST_AHEAD, thread_name_prefix="s3-list")
@@ -229,7 +241,8 @@ class S3Trail:
 
     def _day_folders(self, selection: Selection) -> Iterator[str]:
         """Every `<root>CloudTrail/<region>/YYYY/MM/DD/` prefix the selection needs."""
-        days = _days(selection.first_day(), selection.last_day())
+        first, last = selection.first_day(), selection.last_day()
+        days = _days(first, last) if (last - first).days < DISCOVER_DAYS else None
         for root in self._account_roots(selection):
             trail = f"{root}CloudTrail/"
             if selection.regions is None:
@@ -237,8 +250,25 @@ class S3Trail:
             else:
                 regions = sorted(selection.regions)
             for region in regions:
-                for day in days:
-                    yield f"{trail}{region}/{day:%Y/%m/%d}/"
+                folder = f"{trail}{region}/"
+                if days is None:
+                    yield from self._existing_days(folder, first, last)
+                else:
+                    yield from (f"{folder}{day:%Y/%m/%d}/" for day in days)
+
+    def _existing_days(self, folder: str, first: date, last: date) -> Iterator[str]:
+        """The `YYYY/MM/DD/` folders under a region's folder from `first` to `last`, found
+        by listing, oldest first."""
+        low, high = first.timetuple()[:3], last.timetuple()[:3]
+        for year in self._folders(folder):
+            if not (year.isdigit() and low[:1] <= (int(year),) <= high[:1]):
+                continue
+            for month in self._folders(f"{folder}{year}/"):
+                if not (month.isdigit() and low[:2] <= (int(year), int(month)) <= high[:2]):
+                    continue
+                for day in self._folders(f"{folder}{year}/{month}/"):
+                    if day.isdigit() and low <= (int(year), int(month), int(day)) <= high:
+                        yield f"{folder}{year}/{month}/{day}/"
 
     def _list_day(self, folder: str, selection: Selection) -> list[LogObject]:
         return [

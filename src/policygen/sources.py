@@ -247,4 +247,12 @@ class LocalFolder:
             return handle.read()
 
     def describe(self) -> str:
+        return self.location()
+
+    def location(self) -> str:
+        """The folder's resolved path, however it was named: the usage index's name for it."""
         return str(self.root.resolve())
+
+    def relative_key(self, obj: LogObject) -> str:
+        """The object's path inside the folder (how the usage index names files)."""
+        return Path(obj.key).relative_to(self.root).as_posix()
