@@ -315,10 +315,10 @@ def test_cli_errors_are_one_line(
 # --- the usage index over an S3 trail -----------------------------------------------------
 
 
-def test_a_long_selection_finds_its_day_folders_by_listing(
+def test_a_long_selection_is_listed_per_region_not_per_day(
     aws_env: MotoServer, buckets: dict[str, str], synth_trail: Path
 ) -> None:
-    """An index lists all time: day folders are discovered, not named one by one."""
+    """An index lists all time: one listing per region, not one per day since 1970."""
     everything = selection(start=parse_time("1970-01-01T00:00:00Z"), end=parse_time("2999-12-31"))
     for url in buckets.values():
         listed = keys(S3Trail.from_url(url).list_objects(everything))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 from policygen.engine import generate_policy
+from policygen.paths import index_path
 
 from logfactory import ACCOUNT, ROLE_ARN, record
 from motoserver import (
@@ -389,3 +393,42 @@ def test_listing_is_pruned_to_days_and_regions(
     assert counts == {"LIST": lists, "GET": gets, "ALL": lists + gets}
     # the bucket has 737 objects: a full listing is 1 page, and reading it 737 GETs; real
     # CloudTrail delivers ~288 files a day per region, 105,120 a year: 106 pages, and GETs
+
+
+def generated(done: dict[str, Any]) -> list[str]:
+    return [p["policy"] for p in done["generatedPolicyResult"]["generatedPolicies"]]
+
+
+def test_jobs_on_an_indexed_trail_list_what_a_scan_would_and_read_nothing(
+    moto: MotoServer,
+    year: TrailWorld,
+    world: World,
+    faulty: ServerProcess,
+    clean_proxy: S3Proxy,
+    server_identity: dict[str, str],
+) -> None:
+    """`policygen index --trail-arn` (its own process, through the counting proxy) fills the
+    server's data directory; the server's jobs on that trail then answer from it."""
+    trails = [{"cloudTrailArn": year.trail_arn, "regions": ["us-east-1", "eu-west-1"]}]
+    window = {"startTime": "2026-01-05T00:00:00Z", "endTime": "2026-01-06T23:59:59Z"}
+    scanned = run_job(faulty, year.trail_arn, world.reader, trails=trails, **window)
+    command = [
+        sys.executable, "-m", "policygen", "index", "--trail-arn", year.trail_arn,
+        "--access-role", world.reader, "--data-dir", str(faulty.data_dir), "--workers", "1",
+    ]  # fmt: skip
+    env = {**os.environ, **moto.env(AWS_ENDPOINT_URL_S3=clean_proxy.url, **server_identity)}
+    try:
+        clean_proxy.reset()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert ": 737 new files indexed of 737" in done.stderr
+        # accounts, then regions, then one listing per region (a page of <= 1,000 keys
+        # each), not one per day since 1970; and every object once
+        assert clean_proxy.counts() == {"LIST": 1 + 1 + 3, "GET": 737, "ALL": 5 + 737}
+        clean_proxy.reset()
+        indexed = run_job(faulty, year.trail_arn, world.reader, trails=trails, **window)
+        assert indexed["jobDetails"]["status"] == "SUCCEEDED", indexed["jobDetails"]
+        assert clean_proxy.counts() == {"LIST": 2 * 3, "GET": 0, "ALL": 2 * 3}
+        assert generated(indexed) == generated(scanned) != []
+    finally:
+        index_path(faulty.data_dir).unlink(missing_ok=True)

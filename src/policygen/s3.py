@@ -46,9 +46,12 @@ DEFAULT_INFLIGHT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_OBJECT_BYTES = 512 * 1024 * 1024
 #: Day folders listed ahead of the reader.
 LIST_AHEAD = 8
-#: A selection longer than this many days finds its day folders by listing (years, then
-#: months, then days) instead of naming every day: an index over all time, a long window.
-DISCOVER_DAYS = 62
+#: A selection longer than this many days is listed per region, in one paginated listing
+#: from its first day to its last, instead of one listing per day: an index over all
+#: time, a long window (pages hold 1,000 keys; CloudTrail writes ~288 files a day).
+RANGE_DAYS = 62
+#: `YYYY/MM/DD/` after a region's folder: the keys a day listing would find.
+DAY_PATH_RE = re.compile(r"\d{4}/\d{2}/\d{2}/")
 #: Reads of one object's body (botocore retries the request, not a body cut off midway).
 BODY_ATTEMPTS = 3
 _BODY_ERRORS = (IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
@@ -160,10 +163,10 @@ class S3Trail:
 
     def list_objects(self, selection: Selection) -> Iterator[LogObject]:
         pool = ThreadPoolExecutor(LIST_AHEAD, thread_name_prefix="s3-list")
-        folders = self._day_folders(selection)
+        listings = self._listings(selection)
         try:
             for _, future in prefetch(
-                folders, lambda f: self._list_day(f, selection), pool, ahead=LIST_AHEAD
+                listings, lambda at: self._list(*at, selection), pool, ahead=LIST_AHEAD
             ):
                 yield from future.result()
         finally:
@@ -239,10 +242,12 @@ class S3Trail:
                 roots.append(f"{base}{name}/")
         return roots
 
-    def _day_folders(self, selection: Selection) -> Iterator[str]:
-        """Every `<root>CloudTrail/<region>/YYYY/MM/DD/` prefix the selection needs."""
+    def _listings(self, selection: Selection) -> Iterator[tuple[str, str, str]]:
+        """(folder, first key, last day) of each listing the selection needs: every
+        `<root>CloudTrail/<region>/YYYY/MM/DD/` folder, or, for more than `RANGE_DAYS`
+        days, each region's folder from the first day's keys to the last day's."""
         first, last = selection.first_day(), selection.last_day()
-        days = _days(first, last) if (last - first).days < DISCOVER_DAYS else None
+        days = _days(first, last) if (last - first).days < RANGE_DAYS else None
         for root in self._account_roots(selection):
             trail = f"{root}CloudTrail/"
             if selection.regions is None:
@@ -252,48 +257,46 @@ class S3Trail:
             for region in regions:
                 folder = f"{trail}{region}/"
                 if days is None:
-                    yield from self._existing_days(folder, first, last)
+                    yield folder, f"{first:%Y/%m/%d}", f"{last:%Y/%m/%d}"
                 else:
-                    yield from (f"{folder}{day:%Y/%m/%d}/" for day in days)
+                    yield from ((f"{folder}{day:%Y/%m/%d}/", "", "") for day in days)
 
-    def _existing_days(self, folder: str, first: date, last: date) -> Iterator[str]:
-        """The `YYYY/MM/DD/` folders under a region's folder from `first` to `last`, found
-        by listing, oldest first."""
-        low, high = first.timetuple()[:3], last.timetuple()[:3]
-        for year in self._folders(folder):
-            if not (year.isdigit() and low[:1] <= (int(year),) <= high[:1]):
-                continue
-            for month in self._folders(f"{folder}{year}/"):
-                if not (month.isdigit() and low[:2] <= (int(year), int(month)) <= high[:2]):
+    def _list(self, folder: str, first: str, last: str, selection: Selection) -> list[LogObject]:
+        """The wanted files of one listing (`first`, `last`: its day range, if any)."""
+        found = []
+        for item in self._keys(folder, f"{folder}{first}" if first else ""):
+            key = item["Key"]
+            if last:
+                day = key[len(folder) : len(folder) + 11]
+                if day[:10] > last:
+                    break  # keys come in order: every later one is later still
+                if not DAY_PATH_RE.fullmatch(day):
                     continue
-                for day in self._folders(f"{folder}{year}/{month}/"):
-                    if day.isdigit() and low <= (int(year), int(month), int(day)) <= high:
-                        yield f"{folder}{year}/{month}/{day}/"
-
-    def _list_day(self, folder: str, selection: Selection) -> list[LogObject]:
-        return [
-            LogObject(f"{SCHEME}{self.bucket}/{item['Key']}", item["Size"])
-            for page in self._pages(folder)
-            for item in page.get("Contents", ())
-            if wants_file(item["Key"].rpartition("/")[2], selection)
-        ]
+            if wants_file(key.rpartition("/")[2], selection):
+                found.append(LogObject(f"{SCHEME}{self.bucket}/{key}", item["Size"]))
+        return found
 
     def _folders(self, parent: str) -> list[str]:
         """The names of the folders directly under `parent`."""
         return [
             common["Prefix"][len(parent) :].rstrip("/")
-            for page in self._pages(parent, delimiter="/")
+            for page in self._paginate(parent, Delimiter="/")
             for common in page.get("CommonPrefixes", ())
         ]
 
-    def _pages(self, prefix: str, delimiter: str = "") -> list[dict[str, Any]]:
-        """All `ListObjectsV2` pages under `prefix`; a missing folder is simply empty."""
-        arguments = {"Bucket": self.bucket, "Prefix": prefix}
-        if delimiter:
-            arguments["Delimiter"] = delimiter
+    def _keys(self, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
+        """The objects under `prefix` (after `start_after`), page by page as they come:
+        the caller may stop early."""
+        arguments = {"StartAfter": start_after} if start_after else {}
+        for page in self._paginate(prefix, **arguments):
+            yield from page.get("Contents", ())
+
+    def _paginate(self, prefix: str, **arguments: str) -> Iterator[dict[str, Any]]:
+        """`ListObjectsV2` pages under `prefix`, failures raised as the job's error."""
         what = f"s3:ListBucket {SCHEME}{self.bucket}/{prefix}"
+        pages = self._s3().get_paginator("list_objects_v2")
         try:
-            return list(self._s3().get_paginator("list_objects_v2").paginate(**arguments))
+            yield from pages.paginate(Bucket=self.bucket, Prefix=prefix, **arguments)
         except aws.aws_errors() as exc:
             raise self._failure(exc, what) from exc
 
