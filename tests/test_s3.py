@@ -338,16 +338,22 @@ def test_an_s3_trail_is_indexed_incrementally_and_answers_like_a_scan(
     code, _, err = run_cli(capsys, *index)
     assert code == 0, err
     logs = [p for p in synth_trail.rglob("*.json.gz") if "/CloudTrail/" in p.as_posix()]
-    assert f": {len(logs)} new files indexed of {len(logs)}" in err
-    # a file delivered later is the only one read the next time
-    extra = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/06/"
-    name = f"{ACCOUNT}_CloudTrail_us-east-1_20260106T2355Z_late0000000001.json.gz"
-    late = write_log(tmp_path / "late", [record(ROLE_ARN, "sqs.amazonaws.com", "ListQueues")])
-    moto.client("s3").put_object(
-        Bucket="t-s3-account", Key=f"team/a/{extra}{name}", Body=late.read_bytes()
-    )
+    assert f": {len(logs)} new files indexed of {len(logs)}\n" in err
+    # the next run lists from a day before the latest delivery: it finds a file delivered
+    # since, and not one copied into an older day's folder, which --full then finds
+    s3, folder = moto.client("s3"), f"team/a/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/01/"
+    added = []
+    for day, stamp in (("06", "20260106T2355Z"), ("05", "20260105T0900Z")):
+        key = f"{folder}{day}/{ACCOUNT}_CloudTrail_us-east-1_{stamp}_late{day}.json.gz"
+        late = write_log(tmp_path / day, [record(ROLE_ARN, "sqs.amazonaws.com", "ListQueues")])
+        s3.put_object(Bucket="t-s3-account", Key=key, Body=late.read_bytes())
+        added.append(key)
     code, _, err = run_cli(capsys, *index)
-    assert code == 0 and f": 1 new files indexed of {len(logs) + 1}" in err, err
+    assert code == 0 and ": 1 new files indexed of " in err and " listed from 2026-01-0" in err
+    listed = int(err.split(" indexed of ")[1].split()[0])
+    assert listed < len(logs)  # not the whole trail: the days before are not listed
+    code, _, err = run_cli(capsys, *index, "--full")
+    assert code == 0 and f": 1 new files indexed of {len(logs) + 2}\n" in err, err
     # answered from the index, with S3 listed but no log read, and equal to a scan
     for trail in (url, resolve_trail_like(url)):
         from_index = generate_policy(ROLE_ARN, trail, data_dir=tmp_path, **WINDOW)
@@ -358,7 +364,8 @@ def test_an_s3_trail_is_indexed_incrementally_and_answers_like_a_scan(
         assert from_index.to_api() == scanned.to_api()
         assert from_index.policies(placeholders=True) == scanned.policies(placeholders=True)
         assert "sqs:ListQueues" in from_index.policies()[0]
-    moto.client("s3").delete_object(Bucket="t-s3-account", Key=f"team/a/{extra}{name}")
+    for key in added:
+        s3.delete_object(Bucket="t-s3-account", Key=key)
 
 
 def resolve_trail_like(url: str) -> TrailSet:

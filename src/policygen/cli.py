@@ -35,6 +35,7 @@ from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.scanner import ProgressCallback
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, TrailSource
 from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
+from policygen.timeutil import format_time
 from policygen.units import parse_size
 from policygen.usage import ScanStats
 
@@ -565,7 +566,15 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
 
 @cli.command()
 @with_options(trail_options(), read_options())
-def index(logs: str | None, trail_arn: str | None, access_role: str | None, **read: Any) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="List the whole trail in S3 (after copying older logs into it); by default it is "
+    "listed from a day before the latest delivery already indexed.",
+)
+def index(
+    logs: str | None, trail_arn: str | None, access_role: str | None, full: bool, **read: Any
+) -> None:
     """Add the files of a trail (a folder, or its bucket in S3) not indexed before to the
     usage index, which `generate` and the server then answer from whenever it covers the
     window."""
@@ -580,8 +589,13 @@ def index(logs: str | None, trail_arn: str | None, access_role: str | None, **re
         except (IndexUnusable, sqlite3.DatabaseError) as exc:
             raise InputError(f"cannot use the index {path}: {exc}") from None
         with store:
-            done = store.ingest(source, workers=read["workers"], on_file=on_file, engine=engine)
-    click.echo(f"index {path}: {done.files_new} new files indexed of {done.files_listed}", err=True)
+            done = store.ingest(
+                source, workers=read["workers"], on_file=on_file, engine=engine, full=full
+            )
+    listed = f"{done.files_listed}"
+    if done.listed_from is not None:
+        listed += f" listed from {format_time(done.listed_from)} (--full lists all)"
+    click.echo(f"index {path}: {done.files_new} new files indexed of {listed}", err=True)
     for line in scan_lines(done.stats):
         click.echo(line, err=True)
     for key in done.files_changed:

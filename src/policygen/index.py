@@ -44,6 +44,9 @@ FAR = datetime(3000, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 #: Files folded into the index per transaction.
 FLUSH_FILES = 1024
+#: CloudTrail puts a file in the folder of the day it delivers it, so new files of a trail
+#: in S3 are found by listing from a day before the latest delivery already indexed.
+RELIST = timedelta(days=1)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, root TEXT NOT NULL UNIQUE);
@@ -96,6 +99,8 @@ class IngestReport:
 
     files_listed: int = 0
     files_new: int = 0
+    #: the delivery time listing started from (None: the whole trail was listed).
+    listed_from: datetime | None = None
     #: indexed files whose size changed since: windows over them are scanned, not indexed.
     files_changed: list[str] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
@@ -174,20 +179,34 @@ class UsageIndex:
         on_listed: Callable[[int, int], None] | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         engine: fanout.Engine | None = None,
+        full: bool = False,
     ) -> IngestReport:
         """Index the files of `source` (a folder, or any `IndexedSource`) not indexed
         before; `on_listed(listed, new)` is told what will be read before reading starts.
-        `engine` None reads them in `workers` processes here."""
+        `engine` None reads them in `workers` processes here.
+
+        A folder is walked whole (that is cheap, and older logs are often copied in
+        later); a remote trail is listed from `RELIST` before its latest indexed delivery,
+        unless `full` (older logs were copied into it)."""
         if isinstance(source, Path):
             source = LocalFolder(source)
         if isinstance(source, LocalFolder) and not source.root.is_dir():
             raise FileNotFoundError(f"no such folder: {source.root}")
         source_id = self.source_id(source, create=True)
         assert source_id is not None
-        known = dict(self.db.execute("SELECT key, size FROM files WHERE source = ?", (source_id,)))
         report = IngestReport()
+        if not full and not isinstance(source, LocalFolder):
+            report.listed_from = self._latest_delivery(source_id)
+        start = EPOCH if report.listed_from is None else report.listed_from
+        known = dict(
+            self.db.execute(
+                "SELECT key, size FROM files WHERE source = ? AND (delivered >= ?"
+                " OR delivered IS NULL)",
+                (source_id, int(start.timestamp())),
+            )
+        )
         new: list[LogObject] = []
-        for obj in source.list_objects(Selection(EPOCH, FAR, margin=timedelta(0))):
+        for obj in source.list_objects(Selection(start, FAR, margin=timedelta(0))):
             report.files_listed += 1
             size = known.get(source.relative_key(obj))
             if size is None:
@@ -205,6 +224,12 @@ class UsageIndex:
         writer.flush()
         report.stats = writer.stats
         return report
+
+    def _latest_delivery(self, source_id: int) -> datetime | None:
+        """`RELIST` before the latest delivery indexed from a source, if any."""
+        row = self.db.execute("SELECT MAX(delivered) FROM files WHERE source = ?", (source_id,))
+        latest = row.fetchone()[0]
+        return None if latest is None else datetime.fromtimestamp(latest, UTC) - RELIST
 
     # --- answering ------------------------------------------------------------------
 
