@@ -417,6 +417,8 @@ def test_jobs_on_an_indexed_trail_list_what_a_scan_would_and_read_nothing(
         "--access-role", world.reader, "--data-dir", str(faulty.data_dir), "--workers", "1",
     ]  # fmt: skip
     env = {**os.environ, **moto.env(AWS_ENDPOINT_URL_S3=clean_proxy.url, **server_identity)}
+    day = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/01/06/"
+    late = f"{day}{ACCOUNT}_CloudTrail_us-east-1_20260106T2350Z_late.json.gz"
     try:
         clean_proxy.reset()
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -430,5 +432,15 @@ def test_jobs_on_an_indexed_trail_list_what_a_scan_would_and_read_nothing(
         assert indexed["jobDetails"]["status"] == "SUCCEEDED", indexed["jobDetails"]
         assert clean_proxy.counts() == {"LIST": 2 * 3, "GET": 0, "ALL": 2 * 3}
         assert generated(indexed) == generated(scanned) != []
+        # a file the index has not seen: the job scans, reading the listing it made to
+        # find that out instead of listing again
+        event = record(ROLE_ARN, "sqs.amazonaws.com", "ListQueues", "2026-01-06T23:40:00Z")
+        body = gzip.compress(json.dumps({"Records": [event]}).encode(), mtime=0)
+        moto.client("s3").put_object(Bucket=year.bucket, Key=late, Body=body)
+        clean_proxy.reset()
+        rescanned = run_job(faulty, year.trail_arn, world.reader, trails=trails, **window)
+        assert clean_proxy.counts() == {"LIST": 2 * 3, "GET": 2 * 2 + 1, "ALL": 6 + 5}
+        assert "sqs:ListQueues" in generated(rescanned)[0]
     finally:
+        moto.client("s3").delete_object(Bucket=year.bucket, Key=late)
         index_path(faulty.data_dir).unlink(missing_ok=True)

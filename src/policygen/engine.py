@@ -22,7 +22,7 @@ from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback
-from policygen.sources import DEFAULT_MARGIN, LocalFolder, Selection, TrailSource
+from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
 from policygen.usage import Usage
 
@@ -181,9 +181,14 @@ class ScanOptions:
     use_index: bool = True
 
     def scan(
-        self, source: TrailSource, selection: Selection, principal: Principal | None
+        self,
+        source: TrailSource,
+        selection: Selection,
+        principal: Principal | None,
+        objects: list[LogObject] | None = None,
     ) -> dict[str, Usage]:
-        """`scanner.scan` under these options: usage per principal ARN."""
+        """`scanner.scan` under these options (of `objects` when already listed): usage
+        per principal ARN."""
         return scanner.scan(
             source,
             selection,
@@ -193,6 +198,7 @@ class ScanOptions:
             observe=self.observe,
             engine=self.engine,
             max_file_bytes=self.max_file_bytes,
+            objects=objects,
         )
 
 
@@ -209,12 +215,13 @@ def collect_usage(
     The index is only read here, never created (it holds every resource fact).
     """
     options = options or ScanOptions()
-    indexed = _single_indexed(source)
-    if options.use_index and indexed is not None:
-        usage = indexed_usage(principal, indexed, selection, options.data_dir)
+    indexed = _single_indexed(source) if options.use_index else None
+    listed = None
+    if indexed is not None:
+        usage, listed = indexed_usage(principal, source, indexed, selection, options.data_dir)
         if usage is not None:
             return usage
-    return options.scan(source, selection, principal)[principal.arn]
+    return options.scan(source, selection, principal, listed)[principal.arn]
 
 
 def _single_indexed(source: TrailSource) -> IndexedSource | None:
@@ -228,21 +235,27 @@ def _single_indexed(source: TrailSource) -> IndexedSource | None:
 
 def indexed_usage(
     principal: Principal,
-    source: IndexedSource,
+    source: TrailSource,
+    indexed: IndexedSource,
     selection: Selection,
     data_dir: str | Path | None,
-) -> Usage | None:
-    """The usage from the index in `data_dir`, or None when there is none or it does not
-    cover the window (or cannot be read: the scan is always there to fall back on)."""
+) -> tuple[Usage | None, list[LogObject] | None]:
+    """The usage from the index in `data_dir` when it covers the window (None when there is
+    none, it does not cover it, or it cannot be read: the scan is always there to fall back
+    on), and the listing of `source` made to find out, if one was: the scan reads it
+    instead of listing again (for S3, the same LIST requests twice)."""
     path = index_path(data_dir)
     try:
         index = UsageIndex.existing(path)
     except (IndexUnusable, sqlite3.DatabaseError):
-        return None
+        return None, None
     if index is None:
-        return None
+        return None, None
     with index:
-        return index.usage(principal, source, selection)
+        if index.source_id(indexed) is None:
+            return None, None
+        listed = list(source.list_objects(selection))
+        return index.usage(principal, indexed, selection, listed), listed
 
 
 def generate_policy(

@@ -191,12 +191,13 @@ class UsageIndex:
         if isinstance(source, Path):
             source = LocalFolder(source)
         if isinstance(source, LocalFolder) and not source.root.is_dir():
-            raise FileNotFoundError(f"no such folder: {source.root}")
+            what = "not a folder" if source.root.exists() else "no such folder"
+            raise FileNotFoundError(f"{what}: {source.root}")
         source_id = self.source_id(source, create=True)
         assert source_id is not None
         report = IngestReport()
         if not full and not isinstance(source, LocalFolder):
-            report.listed_from = self._latest_delivery(source_id)
+            report.listed_from = self._relist_from(source_id)
         start = EPOCH if report.listed_from is None else report.listed_from
         known = dict(
             self.db.execute(
@@ -225,7 +226,7 @@ class UsageIndex:
         report.stats = writer.stats
         return report
 
-    def _latest_delivery(self, source_id: int) -> datetime | None:
+    def _relist_from(self, source_id: int) -> datetime | None:
         """`RELIST` before the latest delivery indexed from a source, if any."""
         row = self.db.execute("SELECT MAX(delivered) FROM files WHERE source = ?", (source_id,))
         latest = row.fetchone()[0]
@@ -234,13 +235,20 @@ class UsageIndex:
     # --- answering ------------------------------------------------------------------
 
     def usage(
-        self, principal: Principal, source: IndexedSource, selection: Selection
+        self,
+        principal: Principal,
+        source: IndexedSource,
+        selection: Selection,
+        listed: list[LogObject] | None = None,
     ) -> Usage | None:
-        """The principal's usage in `selection`, or None when the index does not cover it."""
+        """The principal's usage in `selection`, or None when the index does not cover it.
+
+        `listed`: the files of `source` for `selection`, when the caller has listed them."""
         source_id = self.source_id(source)
         if source_id is None:
             return None
-        listed = list(source.list_objects(selection))
+        if listed is None:
+            listed = list(source.list_objects(selection))
         files = self._covered(source_id, source, listed, principal.account, selection)
         if files is None:
             return None

@@ -19,7 +19,7 @@ recorded in `ScanStats.skipped`; the scan goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -614,13 +614,14 @@ def scan(
     workers: int | None = None,
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
+    objects: Iterable[LogObject] | None = None,
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs: usage per principal ARN.
 
     `workers` processes (default: `fanout.default_workers()`; 1 scans in this process),
     or another `engine` (Spark); `on_file` is called here, in the caller's process, for
     each file as it is done; `observe` is how many resource facts to collect (all, by
-    default).
+    default). `objects` are the files, when the caller has listed them already.
     """
     from policygen import fanout  # fanout builds on this module
 
@@ -636,7 +637,7 @@ def scan(
 
     fanout.run(
         source,
-        listed(source.list_objects(selection)),
+        listed(source.list_objects(selection) if objects is None else objects),
         query,
         state.add_batch,
         workers=workers,

@@ -52,10 +52,14 @@ class TrailSet:
         return union_regions([regions for _, regions in self.members])
 
     def list_objects(self, selection: Selection) -> Iterator[LogObject]:
+        """Each file once, from the first member that lists it (which then reads it); a
+        set can be listed again (an index that did not cover a job, then its scan)."""
+        seen: set[str] = set()
         for source, regions in self.members:
             for obj in source.list_objects(dataclasses.replace(selection, regions=regions)):
-                if obj.key not in self._owners:
-                    self._owners[obj.key] = source
+                if obj.key not in seen:
+                    seen.add(obj.key)
+                    self._owners.setdefault(obj.key, source)
                     yield obj
 
     def read(self, obj: LogObject) -> bytes:
