@@ -43,6 +43,8 @@ class ActionUse(CallStats):
     arn_overflow: str | None = None
     #: calls whose resources of this action's types could not be derived.
     unresolved: int = 0
+    #: "eventSource:eventName" -> the rule or cited entry that maps it to this action.
+    mapped_by: dict[str, str] = field(default_factory=dict)
 
     @property
     def denied_only(self) -> bool:
@@ -69,6 +71,15 @@ class ActionUse(CallStats):
         if event not in self.events:
             self.events.append(event)
             self.events.sort()
+
+    def mapped(self, key: CallKey, rule: str) -> None:
+        """Record why a call maps to this action (each distinct rule once per call)."""
+        event = f"{key.event_source}:{key.event_name}"
+        known = self.mapped_by.get(event)
+        if known is None:
+            self.mapped_by = dict(sorted({**self.mapped_by, event: rule}.items()))
+        elif rule not in known.split(" | "):
+            self.mapped_by[event] = f"{known} | {rule}"
 
 
 @dataclass(slots=True)
@@ -203,9 +214,10 @@ def analyse(usage: Usage, options: AnalysisOptions | None = None) -> Analysis:
             unmapped[ident] = UnmappedCall(*ident, mapped.prefix, count, mapped.reason)
             continue
         observed = usage.observed.get(key)
-        for action in mapped.actions:
+        for action, rule in mapped.rules:
             use = result.actions.setdefault(action, ActionUse())
             use.add_calls(key, stats)
+            use.mapped(key, rule)
             if observed is not None:
                 use.observe(action, observed, known)
         if observed is not None:

@@ -23,7 +23,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from policygen import catalogue
+from policygen import catalogue, requestfacts
+from policygen.iam import operations
+from policygen.iam.operations import Grant
 
 Status = Literal["mapped", "unmapped", "ignored"]
 
@@ -40,6 +42,8 @@ class Mapped:
     #: "unmapped": a real call with no known catalogue action (makes the result incomplete).
     status: Status
     reason: str = ""
+    #: (action, the rule or cited entry that maps the call to it), for `explain`.
+    rules: tuple[tuple[str, str], ...] = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,6 +83,13 @@ _PREFIX_OVERRIDES: dict[str, str] = {
     "servicecatalog-appregistry": "servicecatalog",
     "taxconsole": "tax",
     "transcribestreaming": "transcribe",
+    # IoT data plane, jobs and secure tunneling (botocore endpoints; IAM prefixes per the
+    # SAR: iot:Publish, iotjobsdata:DescribeJobExecution, iot:OpenTunnel)
+    "data-ats.iot": "iot",
+    "data.iot": "iot",
+    "iotdata": "iot",
+    "data.jobs.iot": "iotjobsdata",
+    "api.tunneling.iot": "iot",
 }
 
 #: (prefix, eventName) -> actions, where the action is not named like the event.
@@ -357,16 +368,31 @@ def _partiql_actions(qualifier: str) -> tuple[str, ...]:
     return tuple(_PARTIQL_ACTIONS[verb] for verb in verbs)
 
 
-def _candidates(prefix: str, name: str, qualifier: str) -> tuple[str, ...]:
-    """The actions a call needs per the tables, before catalogue validation."""
+_RENAMED = "rename table (event-to-action.md §3)"
+SAME_NAME = "the action named like the call"
+
+
+def _grants(actions: tuple[str, ...], rule: str) -> tuple[Grant, ...]:
+    return tuple(Grant(action, rule) for action in actions)
+
+
+def _candidates(prefix: str, name: str, tokens: frozenset[str]) -> tuple[Grant, ...]:
+    """The actions a call needs per the tables, before catalogue validation, each with
+    the rule that names it."""
     key = (prefix, name.lower())
+    cited = operations.entry(prefix, name)
+    if cited:
+        return cited
     if prefix == "apigateway":
-        return _apigateway_actions(name)
+        return _grants(_apigateway_actions(name), "API Gateway: the operation's HTTP verb (§3.5)")
     if prefix == "dynamodb" and key[1] in _PARTIQL_CALLS:
-        return _partiql_actions(qualifier)
-    if qualifier == _VERSION and key in _VERSIONED:
-        return _VERSIONED[key]
-    return _RENAMES.get(key, (f"{prefix}:{name}",))
+        partiql = next((t for t in tokens if t.startswith(_PARTIQL)), "")
+        return _grants(_partiql_actions(partiql), "PartiQL: the statements' verbs (§3.6)")
+    if _VERSION in tokens and key in _VERSIONED:
+        return _grants(_VERSIONED[key], "S3: the request names an object version (§3.1)")
+    if key in _RENAMES:
+        return _grants(_RENAMES[key], _RENAMED)
+    return operations.family(prefix, name) or _grants((f"{prefix}:{name}",), SAME_NAME)
 
 
 @cache
@@ -379,16 +405,24 @@ def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
     if ignored:
         return Mapped((), prefix, "ignored", ignored)
     name = _strip_version_suffix(prefix, event_name)
-    candidates = _candidates(prefix, name, qualifier)
-    canonical = {c: catalogue.canonical(*catalogue.split_action(c)) for c in candidates}
+    tokens = frozenset(qualifier.split())
+    candidates = operations.with_conditions(prefix, name, tokens, _candidates(prefix, name, tokens))
+    canonical = {g.action: catalogue.canonical(*catalogue.split_action(g.action)) for g in candidates}
     missing = [c for c, action in canonical.items() if action is None]
     if candidates and not missing:
-        return Mapped(tuple(sorted({a for a in canonical.values() if a})), prefix, "mapped")
+        rules: dict[str, str] = {}
+        for grant in candidates:
+            rules.setdefault(canonical[grant.action] or "", grant.rule)
+        actions = tuple(sorted(rules))
+        return Mapped(actions, prefix, "mapped", rules=tuple((a, rules[a]) for a in actions))
     pseudo = _PSEUDO_SOURCES.get(_host(event_source))
     if pseudo:
         return Mapped((), prefix, "ignored", pseudo)
     if not catalogue.has_service(prefix):
         return Mapped((), prefix, "unmapped", f"unknown IAM service prefix {prefix!r}")
+    documented = operations.no_action_reason(prefix, name)
+    if documented:
+        return Mapped((), prefix, "unmapped", f"no IAM action: {documented}")
     what = ", ".join(missing) if missing else f"for {name}"
     return Mapped((), prefix, "unmapped", f"no catalogue action {what}")
 
@@ -465,6 +499,8 @@ _QUALIFIER_NAMES = frozenset(name for _, name in _QUALIFIER_RULES)
 def needs_parameters(event_source: str, event_name: str) -> bool:
     """True when requestParameters can change this call's actions (so worth decoding)."""
     name = event_name.lower()
+    if requestfacts.rule_for(event_source, event_name) is not None:
+        return True
     return name in _QUALIFIER_NAMES and (iam_prefix(event_source), name) in _QUALIFIER_RULES
 
 
@@ -483,15 +519,20 @@ def parameter_hint(event_source: str, event_name: str) -> bytes | None:
     call's qualifier; None when they always are. (JSON escapes defeat a byte test, so a
     caller decodes whenever the raw text holds a backslash.)"""
     rule = _QUALIFIER_RULES.get((iam_prefix(event_source), event_name.lower()))
-    return _RULE_HINTS.get(rule) if rule else None
+    facts = requestfacts.rule_for(event_source, event_name)
+    hints = ([_RULE_HINTS.get(rule)] if rule else []) + ([facts.hint] if facts else [])
+    return hints[0] if len(set(hints)) == 1 else None
 
 
 def qualifier_for(
     event_source: str, event_name: str, request_parameters: dict[str, Any] | None
 ) -> str:
-    """The qualifier (`"version"`, `"partiql:select"`, ...) `map_call` needs for this
-    request; "" when nothing applies or the parameters are not what was expected."""
+    """The qualifier `map_call` needs for this request: space-separated tokens
+    (`"version"`, `"partiql:select"`, request facts such as `"tags"`); "" when nothing
+    applies or the parameters are not what was expected."""
     if not isinstance(request_parameters, dict):
         return ""
     rule = _QUALIFIER_RULES.get((iam_prefix(event_source), event_name.lower()))
-    return rule(request_parameters) if rule else ""
+    tokens = [rule(request_parameters)] if rule else []
+    tokens.extend(requestfacts.facts_of(event_source, event_name, request_parameters))
+    return " ".join(token for token in tokens if token)

@@ -12,6 +12,7 @@ from typing import Any
 
 from policygen.analysis import ActionUse, Analysis
 from policygen.dependents import NOT_ADDED, dependents_of
+from policygen.mapping import SAME_NAME
 from policygen.passrole import is_instance_profile
 from policygen.policy import PASS_ROLE, RenderOptions
 
@@ -29,6 +30,7 @@ def use_entry(use: ActionUse) -> dict[str, Any]:
         "deniedCount": use.denied_count,
         "deniedOnly": use.denied_only,
         "events": list(use.events),
+        "mappedBy": dict(use.mapped_by),
     }
 
 
@@ -134,7 +136,20 @@ def explain_table(analysis: Analysis) -> str:
     ]
     if any(entry["deniedOnly"] for entry in entries.values()):
         lines.append("! only ever denied: a reviewer may drop it")
+    lines.extend(_rule_lines(entries))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _rule_lines(entries: dict[str, dict[str, Any]]) -> list[str]:
+    """Below the table, how each call maps to an action not named like it (rename tables,
+    families, cited entries, request facts), so a reviewer can check the rule."""
+    found = [
+        f"  {name} <- {event}: {rule}"
+        for name, entry in entries.items()
+        for event, rule in entry.get("mappedBy", {}).items()
+        if rule != SAME_NAME
+    ]
+    return ["", "mapped by:", *found] if found else []
 
 
 def explain_json(analysis: Analysis) -> str:

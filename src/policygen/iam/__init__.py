@@ -1,0 +1,1 @@
+"""IAM knowledge: the action catalogue and how calls map onto it."""
