@@ -34,9 +34,9 @@ def main() -> None:
         print(f"  {count:6}  {reason}")
     if args.list:
         for row in swept:
-            if row.category and row.category != sweep.UNKNOWN_SERVICE:
-                if args.category.lower() in row.category.lower():
-                    print(f"{row.event_source}\t{row.operation}\t{row.mapped.reason}")
+            listed = row.category and row.category != sweep.UNKNOWN_SERVICE
+            if listed and args.category.lower() in row.category.lower():
+                print(f"{row.event_source}\t{row.operation}\t{row.mapped.reason}")
 
 
 if __name__ == "__main__":

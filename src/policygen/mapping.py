@@ -328,10 +328,12 @@ def _botocore_prefix(host: str) -> str | None:
 
 def _strip_version_suffix(prefix: str, name: str) -> str:
     """`GetFunction20150331v2` -> `GetFunction`, for Lambda and CloudFront only, and only
-    when the stripped name is a catalogue action."""
+    when the stripped name is a catalogue action or an operation the table or a family
+    maps (`CreateDistributionWithTags2020_05_31`)."""
     if prefix in _SUFFIXED_PREFIXES:
         base = _VERSION_SUFFIX.sub("", name)
-        if base != name and catalogue.canonical(prefix, base):
+        known = catalogue.canonical(prefix, base) or operations.entry(prefix, base)
+        if base != name and (known or operations.family(prefix, base)):
             return base
     return name
 
@@ -407,7 +409,10 @@ def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
     name = _strip_version_suffix(prefix, event_name)
     tokens = frozenset(qualifier.split())
     candidates = operations.with_conditions(prefix, name, tokens, _candidates(prefix, name, tokens))
-    canonical = {g.action: catalogue.canonical(*catalogue.split_action(g.action)) for g in candidates}
+    canonical = {
+        grant.action: catalogue.canonical(*catalogue.split_action(grant.action))
+        for grant in candidates
+    }
     missing = [c for c, action in canonical.items() if action is None]
     if candidates and not missing:
         rules: dict[str, str] = {}

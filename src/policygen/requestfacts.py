@@ -187,9 +187,9 @@ def rule_for(event_source: str, event_name: str) -> FactRule | None:
     """The rule reading this kind of call's request, if its request can matter."""
     host = _host(event_source)
     rule = _RULES.get((host, event_name.lower()))
-    if rule is None and host in TAG_ON_CREATE_HOSTS and _CREATE_VERB.match(event_name):
-        if "tag" not in event_name.lower():  # CreateTags itself needs no extra
-            return _TAGS
+    creates = host in TAG_ON_CREATE_HOSTS and _CREATE_VERB.match(event_name)
+    if rule is None and creates and "tag" not in event_name.lower():  # not CreateTags
+        return _TAGS
     return rule
 
 

@@ -75,7 +75,9 @@ def _table() -> _Table:
             conditional[key] = (*conditional.get(key, ()), rule)
     tags = {p: (v["action"], v["source"]) for p, v in data["tagOnCreate"].items()}
     no_action = {
-        key: f"{item['reason']} ({item['source']})" for item in data["noAction"] for key in _keys(item)
+        key: f"{item['reason']} ({item['source']})"
+        for item in data["noAction"]
+        for key in _keys(item)
     }
     return _Table(entries, conditional, tags, no_action)
 
@@ -96,7 +98,9 @@ def entry(prefix: str, name: str) -> tuple[Grant, ...] | None:
 _SQS_BATCH = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api-actions.html"
 _SNS_BATCH = "https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html"
 _BY_ARN = "https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html"
-_WITH_TAGS = "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateDistributionWithTags.html"
+_WITH_TAGS = (
+    "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateDistributionWithTags.html"
+)
 
 
 def _batch(prefix: str, name: str) -> tuple[Grant, ...] | None:
