@@ -236,15 +236,17 @@ def generate(logs: Path, calls: list[Call]) -> dict[str, Any]:
         for host, name, params, _ in calls
     ]
     write_log(logs, records)
+    return json.loads(policygen("generate", logs))
+
+
+def policygen(command: str, logs: Path) -> str:
+    """`policygen <command>` for the role over `logs` in the window; its stdout."""
+    args = [command, "--principal", ROLE_ARN, "--logs", str(logs), *WINDOW]
     done = subprocess.run(
-        [sys.executable, "-m", "policygen", "generate", "--principal", ROLE_ARN]
-        + ["--logs", str(logs), *WINDOW],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "policygen", *args], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done.stdout
 
 
 def actions_by_event(result: dict[str, Any]) -> dict[str, set[str]]:
@@ -287,9 +289,7 @@ def test_explain_names_the_rule_or_entry(logs: Path) -> None:
     by_arn = explain["lambda:GetLayerVersion"]["mappedBy"]
     assert by_arn["lambda.amazonaws.com:GetLayerVersionByArn"].startswith("family *ByArn")
     tag = explain["cloudfront:TagResource"]["mappedBy"]
-    assert tag["cloudfront.amazonaws.com:CreateDistributionWithTags"].startswith(
-        "family *WithTags"
-    )
+    assert tag["cloudfront.amazonaws.com:CreateDistributionWithTags"].startswith("family *WithTags")
     session = explain["sts:TagSession"]["mappedBy"]["sts.amazonaws.com:AssumeRole"]
     assert session.startswith("request shows sessiontags: https://docs.aws.amazon.com/IAM/")
     role_tag = explain["iam:TagRole"]["mappedBy"]["iam.amazonaws.com:CreateRole"]
@@ -306,15 +306,7 @@ def test_explain_table_lists_the_rules(logs: Path) -> None:
             record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs"),
         ],
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "policygen", "explain", "--principal", ROLE_ARN]
-        + ["--logs", str(logs), *WINDOW],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = policygen("explain", logs).splitlines()
     rules = lines[lines.index("mapped by:") + 1 :]
     assert rules == [
         "  budgets:ViewBudget <- budgets.amazonaws.com:DescribeBudgets: operation table entry: "
