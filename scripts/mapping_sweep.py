@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from policygen import catalogue
-from policygen.iam import sweep
+from policygen.iam import catalogue, sweep
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from policygen import catalogue, mapping
+from policygen.iam import catalogue, mapping
 
 #: Why an unmapped operation of a known service stays unmapped.
 UNSIGNED = "unsigned: the API takes no AWS signature, so no IAM action authorizes it"
