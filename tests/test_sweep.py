@@ -57,7 +57,7 @@ DOCUMENTED = [
     ("cloudfront.amazonaws.com", "CreateDistributionWithTags"),
 ]
 
-REASONS = {sweep.UNSIGNED, sweep.BEARER, sweep.NO_ACTION, sweep.CATALOGUE}
+REASONS = {sweep.UNSIGNED, sweep.BEARER, sweep.NO_ACTION, sweep.LAGS, sweep.CATALOGUE}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,10 @@ from policygen.iam import catalogue, mapping
 UNSIGNED = "unsigned: the API takes no AWS signature, so no IAM action authorizes it"
 BEARER = "bearer token: the API is authorized by a token, not by IAM"
 NO_ACTION = "AWS documents no IAM action under this name (reason in operations.json)"
-CATALOGUE = "no action of this name in the pinned IAM catalogue, and no cited entry or family"
+#: AWS's API reference (botocore's copy of it) names `<prefix>:<Operation>`: the action
+#: exists at AWS, newer than the pinned catalogue, which policygen never writes past.
+LAGS = "AWS's API reference names the same-named action; the pinned IAM catalogue lacks it"
+CATALOGUE = "no action of this name in the pinned IAM catalogue; API reference names none"
 #: A service the IAM catalogue does not know: not counted as a mapping gap.
 UNKNOWN_SERVICE = "service not in the IAM catalogue"
 
@@ -60,14 +63,23 @@ def _auth_category(metadata: dict[str, Any], operation: dict[str, Any]) -> str:
     return ""
 
 
-def _category(mapped: mapping.Mapped, known: bool, auth: str) -> str:
+def _category(mapped: mapping.Mapped, known: bool, auth: str, named: bool) -> str:
+    """Why an operation is unmapped ("" when it is not); `named`: its API reference text
+    names the action of its own name."""
     if mapped.status != "unmapped":
         return ""
     if not known:
         return UNKNOWN_SERVICE
     if auth:
         return auth
-    return NO_ACTION if mapped.reason.startswith("no IAM action:") else CATALOGUE
+    if mapped.reason.startswith("no IAM action:"):
+        return NO_ACTION
+    return LAGS if named else CATALOGUE
+
+
+def _names_itself(prefix: str, name: str, operation: dict[str, Any]) -> bool:
+    """True when the operation's documentation names `<prefix>:<name>` as its action."""
+    return f"{prefix}:{name}".lower() in operation.get("documentation", "").lower()
 
 
 def rows() -> Iterator[Row]:
@@ -81,7 +93,9 @@ def rows() -> Iterator[Row]:
         source, known = _source(metadata, service)
         for name, operation in sorted(model["operations"].items()):
             mapped = mapping.map_call(source, name)
-            category = _category(mapped, known, _auth_category(metadata, operation))
+            auth = _auth_category(metadata, operation)
+            named = _names_itself(mapped.prefix, name, operation)
+            category = _category(mapped, known, auth, named)
             yield Row(service, source, name, mapped, category)
 
 
