@@ -57,6 +57,12 @@ PREFIX_TABLE = [
     ("servicecatalog-appregistry", "servicecatalog"),
     ("taxconsole", "tax"),
     ("transcribestreaming", "transcribe"),
+    # IoT data plane, jobs and secure tunneling: botocore's endpoints, the SAR's prefixes
+    ("data-ats.iot", "iot"),
+    ("data.iot", "iot"),
+    ("iotdata", "iot"),
+    ("data.jobs.iot", "iotjobsdata"),
+    ("api.tunneling.iot", "iot"),
 ]
 
 

@@ -10,27 +10,10 @@ from __future__ import annotations
 import pytest
 
 from policygen.iam import catalogue, mapping, operations, sweep
+from test_facts import VOCABULARY
 
 #: Every request fact there is, at once: the conditional actions of every operation.
-ALL_FACTS = " ".join(
-    [
-        "version",
-        "tags",
-        "sessiontags",
-        "sourceidentity",
-        "acl",
-        "tagging",
-        "retention",
-        "legalhold",
-        "filters",
-        "item:put",
-        "item:update",
-        "item:delete",
-        "item:check",
-        "apigw:v1",
-        "apigw:v2",
-    ]
-)
+ALL_FACTS = " ".join(sorted(VOCABULARY | {"version"}))
 
 #: The families' catches, by hand from AWS's docs (SQS batch actions page, SNS
 #: PublishBatch, Lambda GetLayerVersionByArn, CloudFront CreateDistributionWithTags).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from policygen.iam import catalogue, mapping
@@ -100,7 +100,8 @@ def rows() -> Iterator[Row]:
 
 
 def rule_kind(rule: str) -> str:
-    """The kind of a mapping rule, for figures (`family *Batch ...` -> `family`)."""
+    """The kind of a mapping rule, for figures: its text before the citation
+    (`operation table entry: https://...` -> `operation table entry`)."""
     return rule.split(":", 1)[0].split(" (")[0] if rule else ""
 
 
@@ -112,24 +113,24 @@ class Figures:
     services: int = 0
     mapped: int = 0
     ignored: int = 0
-    #: how mapped operations were mapped (first rule of each), by kind of rule.
-    by_rule: Counter[str] | None = None
+    #: how mapped operations were mapped, by the kinds of rule that named their actions.
+    by_rule: Counter[str] = field(default_factory=Counter)
     #: unmapped operations by category.
-    unmapped: Counter[str] | None = None
+    unmapped: Counter[str] = field(default_factory=Counter)
 
 
 def figures(swept: list[Row]) -> Figures:
     """Count the sweep: operations, mapped (by kind of rule), ignored, unmapped by reason."""
-    out = Figures(by_rule=Counter(), unmapped=Counter())
+    out = Figures()
     out.operations = len(swept)
     out.services = len({row.service for row in swept})
     for row in swept:
         if row.mapped.status == "mapped":
             out.mapped += 1
             kinds = {rule_kind(rule) for _, rule in row.mapped.rules}
-            out.by_rule[" + ".join(sorted(kinds))] += 1  # type: ignore[index]
+            out.by_rule[" + ".join(sorted(kinds))] += 1
         elif row.mapped.status == "ignored":
             out.ignored += 1
         else:
-            out.unmapped[row.category] += 1  # type: ignore[index]
+            out.unmapped[row.category] += 1
     return out
