@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policygen.cloudtrail.facts import facts_of
+from policygen.cloudtrail.facts import TAG_ON_CREATE_HOSTS, facts_of
 from policygen.cloudtrail.qualifiers import needs_parameters, parameter_hint, qualifier_for
+from policygen.iam import operations
 
 ARN_V1 = "arn:aws:apigateway:eu-west-1::/restapis/a1b2c3"
 ARN_V2 = "arn:aws:apigateway:eu-west-1::/apis/x9y8z7"
@@ -137,3 +138,9 @@ VOCABULARY = {
 @given(call=calls, params=st.dictionaries(keys, json_values))
 def test_facts_never_raise_and_stay_in_vocabulary(call: tuple[str, str], params: dict) -> None:
     assert set(facts_of(*call, params)) <= VOCABULARY
+
+
+def test_tag_on_create_services_agree_with_the_table() -> None:
+    """The scanner reads tags for the hosts the table has a tagging action for (these
+    services' eventSource hosts are their IAM prefixes)."""
+    assert operations.tag_on_create_prefixes() == TAG_ON_CREATE_HOSTS

@@ -166,7 +166,7 @@ TAG_ON_CREATE_HOSTS = frozenset(
     {"ec2", "lambda", "ecs", "kms", "secretsmanager", "budgets", "iam", "sqs", "sns"}
 )
 #: Verbs of calls that create a resource and accept its tags.
-_CREATE_VERB = re.compile(r"^(?:Create|Run|Allocate|Copy|Import|Register|Request|Purchase)")
+CREATE_VERB = re.compile(r"^(?:Create|Run|Allocate|Copy|Import|Register|Request|Purchase)")
 
 #: (eventSource host, lower-cased eventName) -> rule.
 _RULES: dict[tuple[str, str], FactRule] = {
@@ -182,7 +182,7 @@ def rule_for(host: str, event_name: str) -> FactRule | None:
     """The rule reading this kind of call's request (eventSource `host` without
     `.amazonaws.com`), if its request can matter."""
     rule = _RULES.get((host, event_name.lower()))
-    creates = host in TAG_ON_CREATE_HOSTS and _CREATE_VERB.match(event_name)
+    creates = host in TAG_ON_CREATE_HOSTS and CREATE_VERB.match(event_name)
     if rule is None and creates and "tag" not in event_name.lower():  # not CreateTags
         return _TAGS
     return rule

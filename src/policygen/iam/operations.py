@@ -20,12 +20,12 @@ Each result carries the rule that produced it, for `policygen explain`.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from policygen.cloudtrail.facts import CREATE_VERB
 from policygen.iam import catalogue
 
 
@@ -148,8 +148,6 @@ def family(prefix: str, name: str) -> tuple[Grant, ...] | None:
 # ---------------------------------------------------------------------------------------
 # Conditional actions
 
-_VERB = re.compile(r"^(?:Create|Run|Allocate|Copy|Import|Register|Request|Purchase)")
-
 
 def _tag_action(prefix: str, name: str) -> tuple[str, str] | None:
     """The tagging action a create call with tags needs (`iam:Tag{resource}` names the
@@ -158,7 +156,7 @@ def _tag_action(prefix: str, name: str) -> tuple[str, str] | None:
     if found is None:
         return None
     template, source = found
-    action = template.replace("{resource}", _VERB.sub("", name))
+    action = template.replace("{resource}", CREATE_VERB.sub("", name))
     canon = catalogue.canonical(*catalogue.split_action(action))
     return (canon, source) if canon else None
 
@@ -181,6 +179,11 @@ def with_conditions(
         if tag is not None:
             added.append(Grant(tag[0], f"request sends tags on create: {tag[1]}"))
     return (*base, *added)
+
+
+def tag_on_create_prefixes() -> frozenset[str]:
+    """The IAM prefixes whose create calls the table gives a tagging action."""
+    return frozenset(_table().tag_on_create)
 
 
 def no_action_reason(prefix: str, name: str) -> str | None:
