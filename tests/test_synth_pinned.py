@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from policygen.synth import CorpusSpec, generate_corpus
+from policygen_synth import CorpusSpec, generate_corpus
 
 #: Every user and role profile, two days, two worker processes.
 FULL = CorpusSpec(

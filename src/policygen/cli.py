@@ -637,7 +637,7 @@ def synth(
     workers: int,
 ) -> None:
     """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
-    from policygen.synth import CorpusSpec, generate_corpus
+    from policygen_synth import CorpusSpec, generate_corpus
 
     with user_errors():
         overrides = {"accounts": accounts, "regions": regions}
