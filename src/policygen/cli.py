@@ -636,7 +636,10 @@ def synth(
     org_id: str | None,
     workers: int,
 ) -> None:
-    """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
+    """Write a synthetic CloudTrail trail for tests and benchmarks (same seed, same bytes).
+
+    Provided by the separate `policygen_synth` package, not by policygen itself.
+    """
     from policygen_synth import CorpusSpec, generate_corpus
 
     with user_errors():
