@@ -22,28 +22,28 @@ from policygen_synth.manifest import OUTCOMES, Manifest
 from policygen_synth.spec import CorpusSpec
 from policygen_synth.world import World, world_of
 
+#: The manifest's stats that workers add up, in the manifest's order.
+TOTALS = (
+    "log_files",
+    "records",
+    "raw_bytes",
+    "stored_bytes",
+    "duplicate_records",
+    "cross_account_calls",
+)
+
 
 @dataclass(slots=True)
 class Partial:
     """What a worker reports: aggregate counts only, so memory stays bounded."""
 
-    counts: Counter[int] = field(default_factory=Counter)
-    files: int = 0
-    records: int = 0
-    raw_bytes: int = 0
-    stored_bytes: int = 0
-    duplicates: int = 0
-    cross: int = 0
+    counts: Counter[int] = field(default_factory=Counter)  # records by manifest key
+    totals: Counter[str] = field(default_factory=Counter)  # by name in TOTALS
     digested: Digested = field(default_factory=dict)
 
     def merge(self, other: Partial) -> None:
         self.counts.update(other.counts)
-        self.files += other.files
-        self.records += other.records
-        self.raw_bytes += other.raw_bytes
-        self.stored_bytes += other.stored_bytes
-        self.duplicates += other.duplicates
-        self.cross += other.cross
+        self.totals.update(other.totals)
         self.digested.update(other.digested)
 
 
@@ -61,12 +61,14 @@ def _run(root: str, spec: CorpusSpec, jobs: list[tuple[str, str, int]]) -> Parti
             made.add(path.parent)
         path.write_bytes(out.data)
         part.counts.update(out.counts)
-        part.files += 1
-        part.records += out.records
-        part.raw_bytes += out.raw_size
-        part.stored_bytes += len(out.data)
-        part.duplicates += out.duplicates
-        part.cross += out.cross
+        part.totals.update(
+            log_files=1,
+            records=out.records,
+            raw_bytes=out.raw_size,
+            stored_bytes=len(out.data),
+            duplicate_records=out.duplicates,
+            cross_account_calls=out.cross,
+        )
         if j in digested:
             part.digested[account, region, j] = (
                 out.key,
@@ -84,13 +86,7 @@ def _manifest(world: World, part: Partial, digests: int) -> Manifest:
         per_call.setdefault((source, name), dict.fromkeys(OUTCOMES, 0))[outcome] += n
     # As JSON has it: lists, not tuples.
     params = msgspec.json.decode(msgspec.json.encode(asdict(world.spec)))
-    stats = {
-        "log_files": part.files,
-        "records": part.records,
-        "raw_bytes": part.raw_bytes,
-        "stored_bytes": part.stored_bytes,
-        "duplicate_records": part.duplicates,
-        "cross_account_calls": part.cross,
+    stats = {name: part.totals[name] for name in TOTALS} | {
         "files_per_stream": world.files_per_stream,
         "digest_files": digests,
         "insight_files": 1,

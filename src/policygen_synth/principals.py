@@ -206,22 +206,19 @@ def _sessions(kind: str, ids: Ids) -> tuple[str, ...]:
     return names(), names()
 
 
+def _placement(spec: CorpusSpec, ids: Ids) -> dict[str, Json]:
+    """A principal's share of its account's calls (heavy-tailed) and its home region."""
+    return {"weight": ids.rng.lognormvariate(0, 1.3), "home": ids.rng.choice(spec.regions)}
+
+
 def make_user(spec: CorpusSpec, account: str, index: int, ids: Ids) -> Principal:
     name, path, profile = USERS[index % len(USERS)]
     if index >= len(USERS):
         name = f"{name}{index // len(USERS) + 1}"
     arn = f"arn:aws:iam::{account}:user{path}{name}"
-    p = Principal(
-        arn,
-        "user",
-        account,
-        name,
-        path,
-        profile,
-        ids.rng.lognormvariate(0, 1.3),
-        ids.rng.choice(spec.regions),
-        principal_id="AIDA" + ids.chars(UPPER, 17),
-    )
+    placed = _placement(spec, ids)  # before the id: the order of draws is part of the output
+    user_id = "AIDA" + ids.chars(UPPER, 17)
+    p = Principal(arn, "user", account, name, path, profile, **placed, principal_id=user_id)
     base = {"type": "IAMUser", "principalId": p.principal_id, "arn": arn, "accountId": account}
     for agent in AGENTS[profile]:
         identity = {**base, "accessKeyId": "AKIA" + ids.chars(UPPER, 16), "userName": name}
@@ -258,17 +255,8 @@ def make_role(spec: CorpusSpec, account: str, index: int, ids: Ids) -> Principal
     path = path if path.endswith("/") else path + "/"
     arn = f"arn:aws:iam::{account}:role{path}{name}"
     role_id = "AROA" + ids.chars(UPPER, 17)
-    p = Principal(
-        arn,
-        "role",
-        account,
-        name,
-        path,
-        profile,
-        ids.rng.lognormvariate(0, 1.3),
-        ids.rng.choice(spec.regions),
-        principal_id=role_id,
-    )
+    placed = _placement(spec, ids)
+    p = Principal(arn, "role", account, name, path, profile, **placed, principal_id=role_id)
     issuer = {
         "type": "Role",
         "principalId": role_id,
