@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from policygen.iam import catalogue, mapping, operations, sweep
-from test_facts import VOCABULARY
+from test_conditions import VOCABULARY
 
 #: Every request fact there is, at once: the conditional actions of every operation.
 ALL_FACTS = " ".join(sorted(VOCABULARY | {"version"}))

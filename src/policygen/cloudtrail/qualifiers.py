@@ -1,6 +1,6 @@
 """requestParameters -> qualifier: the part of a request that changes which IAM actions a
 call needs (an S3 object version, a DynamoDB PartiQL statement's verb, and the request
-facts of `policygen.cloudtrail.facts`: tags on create, session tags, copy headers, ...).
+facts of `policygen.cloudtrail.conditions`: tags on create, session tags, copy headers, ...).
 
 These are facts about CloudTrail requests, read at scan time so that a scan's counts keep
 calls with different needs apart; `policygen.iam.mapping` turns a qualifier into actions.
@@ -11,11 +11,12 @@ eventName, so that a scanner worker decides without loading the IAM catalogue.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from policygen.cloudtrail import facts
+from policygen.cloudtrail import conditions
+from policygen.cloudtrail.params import anywhere
 
 #: The request names an object version: S3 authorizes the `...Version...` action.
 VERSION = "version"
@@ -61,24 +62,9 @@ def _copy_source_version(params: dict[str, Any]) -> str:
     return VERSION if isinstance(source, str) and "versionid=" in source.lower() else ""
 
 
-def walk(value: object, key: str) -> Iterator[object]:
-    """Every value stored under `key` (lower-case) anywhere in a JSON structure; iterative,
-    so that deeply nested input cannot exhaust the stack."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if isinstance(k, str) and k.lower() == key:
-                    yield v
-                stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _batch_version(params: dict[str, Any]) -> str:
     """Qualifier "version" when any key of a `DeleteObjects` batch names a version."""
-    found = any(isinstance(v, str) and v for v in walk(params.get("delete"), "versionid"))
+    found = any(isinstance(v, str) and v for v in anywhere(params.get("delete"), "versionid"))
     return VERSION if found else ""
 
 
@@ -88,7 +74,7 @@ _LEADING_WORD = re.compile(r"[\s(]*([A-Za-z]+)")
 def _partiql_verbs(params: dict[str, Any]) -> str:
     """`partiql:<verbs>` from the statements' leading keywords; "" when any is unknown."""
     verbs = set()
-    for statement in walk(params, "statement"):
+    for statement in anywhere(params, "statement"):
         match = _LEADING_WORD.match(statement) if isinstance(statement, str) else None
         verb = match.group(1).lower() if match else ""
         if verb not in PARTIQL_VERBS:
@@ -127,7 +113,7 @@ def _rule(event_source: str, event_name: str) -> Rule | None:
 @cache
 def needs_parameters(event_source: str, event_name: str) -> bool:
     """True when requestParameters can change this call's actions (so worth decoding)."""
-    if facts.rule_for(event_host(event_source), event_name) is not None:
+    if conditions.rule_for(event_host(event_source), event_name) is not None:
         return True
     return _rule(event_source, event_name) is not None
 
@@ -138,7 +124,7 @@ def parameter_hint(event_source: str, event_name: str) -> bytes | None:
     call's qualifier; None when they always are. (JSON escapes defeat a byte test, so a
     caller decodes whenever the raw text holds a backslash.)"""
     rule = _rule(event_source, event_name)
-    reads = facts.rule_for(event_host(event_source), event_name)
+    reads = conditions.rule_for(event_host(event_source), event_name)
     hints = ([_RULE_HINTS.get(rule)] if rule else []) + ([reads.hint] if reads else [])
     return hints[0] if len(set(hints)) == 1 else None
 
@@ -153,5 +139,5 @@ def qualifier_for(
         return ""
     rule = _rule(event_source, event_name)
     tokens = [rule(request_parameters)] if rule else []
-    tokens.extend(facts.facts_of(event_host(event_source), event_name, request_parameters))
+    tokens.extend(conditions.facts_of(event_host(event_source), event_name, request_parameters))
     return " ".join(token for token in tokens if token)

@@ -11,7 +11,7 @@ name; the rest are here, in three forms a reviewer can check line by line:
   `CreateDistributionWithTags` -> `CreateDistribution` + `TagResource`), applied only
   when the operation's own name is no action and the base name is one;
 - conditional actions, added (or standing instead of the entry's, `replace`) when the
-  logged request shows the condition (`policygen.cloudtrail.facts`): tags sent on create,
+  logged request shows the condition (`policygen.cloudtrail.conditions`): tags sent on create,
   session tags, S3 copy headers, a transaction's items.
 
 Each result carries the rule that produced it, for `policygen explain`.
@@ -25,7 +25,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from policygen.cloudtrail.facts import CREATE_VERB
+from policygen.cloudtrail.conditions import CREATE_VERB
 from policygen.iam import catalogue
 
 

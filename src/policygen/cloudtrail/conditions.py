@@ -1,4 +1,5 @@
-"""Request facts: what a logged request shows that makes AWS check more (or other) actions.
+"""Request conditions: what a logged request shows that makes AWS check more (or other)
+actions. (Not `policygen.iam.facts`, which collects the resources a call names.)
 
 AWS's operation tables list actions that an operation authorizes only under a condition of
 the request: tags sent on create need the tagging action, session tags on `AssumeRole` need
@@ -15,9 +16,11 @@ catalogue; `policygen.cloudtrail.qualifiers` adds the facts to a call's qualifie
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from policygen.cloudtrail.params import anywhere
 
 Params = dict[str, Any]
 
@@ -44,23 +47,15 @@ def _values(params: Params, *keys: str) -> Iterator[object]:
             yield value
 
 
-def _nested(value: object, keys: frozenset[str]) -> Iterator[object]:
-    """Every value under one of `keys` (lower-cased) anywhere in `value`."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if isinstance(k, str) and k.lower() in keys:
-                    yield v
-                stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
+def _nested(value: object, keys: Iterable[str]) -> Iterator[object]:
+    """Every value under one of `keys` (any case) anywhere in `value`."""
+    for key in keys:
+        yield from anywhere(value, key)
 
 
 _TAG_KEYS = ("tags", "resourcetags", "taglist", "tagset")
 _TAG_SPEC_KEYS = ("tagspecificationset", "tagspecifications", "tagspecification")
-_TAG_LEAVES = frozenset({"tags", "tag", "tagset"})
+_TAG_LEAVES = ("tags", "tag", "tagset")
 
 
 def tags_on_create(params: Params) -> tuple[str, ...]:
@@ -128,7 +123,7 @@ def transact_items(params: Params) -> tuple[str, ...]:
 #: Resource paths of API Gateway's two management APIs (the path in the resource ARN).
 _APIGW_V1 = re.compile(r"::/(?:restapis|apikeys|usageplans|clientcertificates)(?:/|$)")
 _APIGW_V2 = re.compile(r"::/apis(?:/|$)")
-_ARN_KEYS = frozenset({"resourcearn", "resource-arn", "resource_arn", "resourcearns"})
+_ARN_KEYS = ("resourcearn", "resource-arn", "resource_arn", "resourcearns")
 
 
 def apigateway_version(params: Params) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Request facts (policygen.cloudtrail.facts): what a logged request shows, and only that."""
+"""Request facts (policygen.cloudtrail.conditions): what a logged request shows, and only that."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policygen.cloudtrail.facts import TAG_ON_CREATE_HOSTS, facts_of
+from policygen.cloudtrail.conditions import TAG_ON_CREATE_HOSTS, facts_of
 from policygen.cloudtrail.qualifiers import needs_parameters, parameter_hint, qualifier_for
 from policygen.iam import operations
 
