@@ -60,6 +60,8 @@ ARN_BOTH = "arn:aws:apigateway:eu-west-1::/domainnames/api.example.com"
         ("apigateway", "TagResource", {"resourceArn": ARN_BOTH}, ()),
         ("apigateway", "UntagResource", {"resourceArn": ARN_V1}, ()),  # DELETE in both
         ("secretsmanager", "BatchGetSecretValue", {"filters": []}, ()),
+        ("cloudtrail", "ListInsightsMetricData", {"trailName": "t"}, ("trailname",)),
+        ("cloudtrail", "ListInsightsMetricData", {"eventSource": "s3"}, ()),
     ],
 )
 def test_facts(host: str, name: str, params: dict[str, Any], facts: tuple[str, ...]) -> None:
@@ -115,6 +117,7 @@ calls = st.sampled_from(
         ("dynamodb", "TransactWriteItems"),
         ("apigateway", "TagResource"),
         ("secretsmanager", "BatchGetSecretValue"),
+        ("cloudtrail", "ListInsightsMetricData"),
     ]
 )
 VOCABULARY = {
@@ -126,6 +129,7 @@ VOCABULARY = {
     "retention",
     "legalhold",
     "filters",
+    "trailname",
     "apigw:v1",
     "apigw:v2",
     "item:put",

@@ -139,9 +139,16 @@ def apigateway_version(params: Params) -> tuple[str, ...]:
     return ()
 
 
-def filters(params: Params) -> tuple[str, ...]:
-    """`filters` when a batch read selects by filters rather than by names."""
-    return ("filters",) if any(_has_content(v) for v in _values(params, "filters")) else ()
+def present(key: str) -> Callable[[Params], tuple[str, ...]]:
+    """A reader giving `key` (lower-cased) as the fact when the request sets that
+    parameter: `filters` on a batch read that selects by filters rather than by names,
+    `trailname` on a CloudTrail Insights read scoped to a trail."""
+    fact = key.lower()
+
+    def read(params: Params) -> tuple[str, ...]:
+        return (fact,) if any(_has_content(v) for v in _values(params, fact)) else ()
+
+    return read
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +176,8 @@ _RULES: dict[tuple[str, str], FactRule] = {
     ("s3", "copyobject"): FactRule(object_headers, b"x-amz-"),
     ("dynamodb", "transactwriteitems"): FactRule(transact_items, None),
     ("apigateway", "tagresource"): FactRule(apigateway_version, None),
-    ("secretsmanager", "batchgetsecretvalue"): FactRule(filters, b"filters"),
+    ("secretsmanager", "batchgetsecretvalue"): FactRule(present("filters"), b"filters"),
+    ("cloudtrail", "listinsightsmetricdata"): FactRule(present("trailName"), b"trailname"),
 }
 
 
