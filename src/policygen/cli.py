@@ -32,6 +32,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
+from policygen.scan.diagnosis import explanation
 from policygen.scanner import ProgressCallback
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, TrailSource
 from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
@@ -148,15 +149,25 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
             f"from the usage index: {stats.files_from_index} files;"
             f" read again at the window's edges: {stats.files_rescanned}"
         )
+    if stats.shapes:
+        shapes = ", ".join(f"{n} {shape}" for shape, n in sorted(stats.shapes.items()))
+        lines.append(f"files not in CloudTrail's delivery format, read as: {shapes}")
     lines.extend(f"skipped {path}: {reason}" for path, reason in sorted(stats.skipped.items()))
     return lines
 
 
+def left_out(stats: ScanStats) -> str:
+    """What the listing left out by name, with counts."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(stats.pruned.items()))
+
+
 def summary_lines(result: GenerationResult) -> list[str]:
-    """The short human summary printed on stderr after a run."""
+    """The short human summary printed on stderr after a run (with, when it is empty or
+    thin, why)."""
     analysis = result.analysis
     tail = f"; actions: {len(analysis.actions)}"
-    return scan_lines(analysis.stats, tail) + analysis_lines(result)
+    why = explanation(result.principal.arn, analysis.stats)
+    return scan_lines(analysis.stats, tail) + analysis_lines(result) + why
 
 
 def analysis_lines(result: GenerationResult) -> list[str]:
@@ -232,6 +243,13 @@ def scan_options(command: Callable[..., None]) -> Callable[..., None]:
             default="512MiB",
             show_default=True,
             help="Skip (and report) log files larger than this, stored or decompressed.",
+        ),
+        click.option(
+            "--record-key",
+            metavar="KEY",
+            help="In exports that wrap each record (NDJSON, JSON, CSV), the key it is under, "
+            "dotted for nested keys (_source, detail, message, result._raw); found when "
+            "not given.",
         ),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
@@ -347,6 +365,7 @@ def plan(
         max_file_bytes=positive_size(scan["max_file_bytes"]),
         data_dir=scan["data_dir"],
         use_index=scan["use_index"],
+        record_key=scan["record_key"],
     )
     regions = scan["regions"] or None
     job = Job.of(source, scan["start"], scan["end"], regions, DEFAULT_MARGIN, scan["trail_arn"])
@@ -553,8 +572,11 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
             }
         )
     (out / INDEX_FILE).write_text(json.dumps({"principals": listing}, indent=2) + "\n")
-    for line in scan_lines(results[0].analysis.stats if results else ScanStats()):
+    stats = results[0].analysis.stats if results else ScanStats()
+    for line in scan_lines(stats):
         click.echo(line, err=True)
+    if stats.pruned:
+        click.echo("left out by name: " + left_out(stats), err=True)
     for result, entry in zip(results, listing, strict=True):
         click.echo(
             f"{entry['principalArn']}: {entry['actions']} actions -> {entry['file']}", err=True

@@ -21,6 +21,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions, ResourceMode, render_analysis
 from policygen.resources import DEFAULT_MAX_ARNS
+from policygen.scan import diagnosis
 from policygen.scanner import DEFAULT_MAX_FILE_BYTES, ProgressCallback
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, Selection, TrailSource
 from policygen.timeutil import format_time, now, parse_time
@@ -179,6 +180,8 @@ class ScanOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     data_dir: str | Path | None = None
     use_index: bool = True
+    #: where records are in exports that wrap them (`_source`, `detail`); None: found.
+    record_key: str | None = None
 
     def scan(
         self,
@@ -199,6 +202,7 @@ class ScanOptions:
             engine=self.engine,
             max_file_bytes=self.max_file_bytes,
             objects=objects,
+            record_key=self.record_key,
         )
 
 
@@ -212,16 +216,24 @@ def collect_usage(
     window, else from a scan of `source` (in worker processes when it is large, or on
     `options.engine`: Spark).
 
-    The index is only read here, never created (it holds every resource fact).
+    The index is only read here, never created (it holds every resource fact). What the
+    listing left out by name is added to the statistics, and when nothing matched, a look
+    around the logs says who was there instead (`scan.diagnosis`).
     """
     options = options or ScanOptions()
     indexed = _single_indexed(source) if options.use_index else None
     listed = None
+    usage = None
     if indexed is not None:
         usage, listed = indexed_usage(principal, source, indexed, selection, options.data_dir)
-        if usage is not None:
-            return usage
-    return options.scan(source, selection, principal, listed)[principal.arn]
+    if usage is None:
+        usage = options.scan(source, selection, principal, listed)[principal.arn]
+    usage.stats.pruned.update(selection.pruned)
+    if not usage.calls:
+        usage.stats.diagnosis = diagnosis.look_around(
+            source, selection, principal, options.record_key
+        )
+    return usage
 
 
 def _single_indexed(source: TrailSource) -> IndexedSource | None:
@@ -276,15 +288,20 @@ def generate_policy(
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    record_key: str | None = None,
 ) -> GenerationResult:
     """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
 
     Raises ValueError for bad arguments (the message says which) and FileNotFoundError
     when `logs` does not exist. Unreadable log files are reported in the result instead.
+    Logs may be in any shape `policygen.shapes` reads; `record_key` names the key records
+    are under in an export, when finding it is not enough.
     """
     principal = Principal.parse(principal_arn)
     job = Job.of(logs, start, end, regions, margin, trail_arn)
-    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes, data_dir, use_index)
+    scan = ScanOptions(
+        on_file, workers, observe, engine, max_file_bytes, data_dir, use_index, record_key
+    )
     return job.generate(principal, AnalysisOptions(denied, data_events), scan)
 
 
@@ -303,6 +320,7 @@ def generate_all_policies(
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    record_key: str | None = None,
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
@@ -310,7 +328,7 @@ def generate_all_policies(
     taken only from its own account's folder), sorted by principal ARN.
     """
     job = Job.of(logs, start, end, regions, margin, trail_arn)
-    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes)
+    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes, record_key=record_key)
     return job.generate_all(AnalysisOptions(denied, data_events), scan)
 
 
@@ -352,7 +370,10 @@ class Job:
 
     def generate_all(self, options: AnalysisOptions, scan: ScanOptions) -> list[GenerationResult]:
         """One generation per principal in the logs, from a single scan, by principal ARN."""
-        found = scan.scan(self.source, self.selection(None), None)
+        selection = self.selection(None)
+        found = scan.scan(self.source, selection, None)
+        if found:
+            next(iter(found.values())).stats.pruned.update(selection.pruned)
         return [self.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
 
     def result(

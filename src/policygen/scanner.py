@@ -15,6 +15,10 @@ Files are scanned in batches (`scan_batch`), in this process or in worker proces
 drops re-delivered duplicates there (`policygen.dedupe`), so that the answer does not
 depend on how the files were spread over processes. A file that cannot be read is
 recorded in `ScanStats.skipped`; the scan goes on.
+
+A file that is not a delivery file (an export, a SIEM's NDJSON, lookup-events output) is
+read by `policygen.shapes`, only after the delivery-file decoder has failed on it: the
+fast path is the same as without it.
 """
 
 from __future__ import annotations
@@ -27,14 +31,13 @@ import msgspec
 import stringzilla
 from isal import isal_zlib
 
-from policygen import mapping, observe
+from policygen import mapping, observe, shapes
 from policygen.arns import Principal
 from policygen.dedupe import Dedupe
 from policygen.observe import ObserveLevel
 from policygen.records import (
     LOG_DECODER,
     PARAMS_DECODER,
-    RAW_ARRAY_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
@@ -83,6 +86,8 @@ class ScanQuery:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     hourly: bool = False
     observe: ObserveLevel = "all"
+    #: the dotted key a record is under in an export (`_source`, `detail`); None: found.
+    record_key: str | None = None
 
     @classmethod
     def for_selection(
@@ -129,16 +134,28 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
 
 
 def _raw_records(text: bytes) -> list[msgspec.Raw]:
-    """The undecoded records of `{"Records": [...]}` or of a bare array of records."""
-    for decoder in (RAW_LOG_DECODER, RAW_ARRAY_DECODER):
-        try:
-            records = decoder.decode(text)
-        except msgspec.ValidationError:
-            continue
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise FileError(f"not JSON: {exc}") from None
-        return records if isinstance(records, list) else records.Records
-    raise NotALogFile("no Records array")
+    """The undecoded records of `{"Records": [...]}` (other shapes: `other_shapes`)."""
+    try:
+        return RAW_LOG_DECODER.decode(text).Records
+    except msgspec.ValidationError:
+        raise NotALogFile("no Records array") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise FileError(f"not JSON: {exc}") from None
+
+
+def other_shapes(
+    text: bytes, record_key: str | None, stats: ScanStats, error: FileError
+) -> list[Record]:
+    """The records of a file that is not a delivery file, in any shape `policygen.shapes`
+    knows; `error` (why it is not a delivery file) when it holds none."""
+    found = shapes.read(text, record_key)
+    if found is None:
+        raise error
+    stats.shapes[found.describe()] += 1
+    stats.records_bad += found.bad
+    if found.other:
+        stats.ignored["not a CloudTrail record"] += found.other
+    return found.records
 
 
 def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
@@ -324,7 +341,10 @@ class Tally:
             found = candidate_records(text, needle, first)
             if found is not None:
                 return found
-        return decode_records(text, self.stats)
+        try:
+            return decode_records(text, self.stats)
+        except FileError as exc:
+            return other_shapes(text, self.query.record_key, self.stats, exc)
 
     def _count(self, records: list[Record], result: FileResult, task: FileTask) -> None:
         """Count the wanted records. One long loop on purpose: it runs once per record,
@@ -615,18 +635,20 @@ def scan(
     observe: ObserveLevel = "all",
     engine: Engine | None = None,
     objects: Iterable[LogObject] | None = None,
+    record_key: str | None = None,
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs: usage per principal ARN.
 
     `workers` processes (default: `fanout.default_workers()`; 1 scans in this process),
     or another `engine` (Spark); `on_file` is called here, in the caller's process, for
     each file as it is done; `observe` is how many resource facts to collect (all, by
-    default). `objects` are the files, when the caller has listed them already.
+    default). `objects` are the files, when the caller has listed them already;
+    `record_key` where records are in exports that wrap them (found when None).
     """
     from policygen import fanout  # fanout builds on this module
 
     query = ScanQuery.for_selection(
-        principal, selection, max_file_bytes=max_file_bytes, observe=observe
+        principal, selection, max_file_bytes=max_file_bytes, observe=observe, record_key=record_key
     )
     state = Scan(query)
 

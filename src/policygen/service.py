@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from policygen import report
 from policygen.analysis import CLOUDTRAIL_SOURCE, Analysis
 from policygen.api.errors import (
     AccessDeniedError,
@@ -428,6 +429,7 @@ def scan_report(job: Job, trail_folders: Mapping[str, str]) -> dict[str, Any] | 
     return {
         "isComplete": analysis.is_complete,
         "incompleteReasons": analysis.incomplete_reasons,
+        **report.why(analysis, Principal.parse(analysis.principal_arn).account),
         "skippedFiles": {
             _relative(path, folders): reason for path, reason in sorted(stats.skipped.items())
         },

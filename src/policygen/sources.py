@@ -2,14 +2,19 @@
 
 A source lists only what a job needs. In the CloudTrail layout
 (`AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`) folders are
-pruned by account, region and delivery day before anything is read; files outside the
-layout (exports, hand-made folders) are read whole and filtered by their records.
+pruned by account, region and delivery day before anything is read. Outside it (exports,
+hand-made folders) any file may hold records, whatever its name, and an account in a
+name is not trusted (copies get renamed, anonymised logs keep their old names): only the
+region and delivery time in a CloudTrail file name prune there. Every prune is counted in
+`Selection.pruned`, so that an empty result can say what was left out.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +33,11 @@ SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
 DEFAULT_MARGIN = timedelta(hours=1)
 
 
+_PRUNE_LOCK = threading.Lock()
+#: `<account>/CloudTrail/` somewhere on a path: the layout, whose account folder can be trusted.
+LAYOUT_ACCOUNT_RE = re.compile(r"(?:^|[/\\])(\d{12})[/\\]CloudTrail[/\\]")
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which events a job wants: a time window, and optionally regions and accounts.
@@ -41,6 +51,13 @@ class Selection:
     regions: frozenset[str] | None = None
     accounts: frozenset[str] | None = None
     margin: timedelta = DEFAULT_MARGIN
+    #: what the listing left out, by reason ("files of account 1234...", ...).
+    pruned: Counter[str] = field(default_factory=Counter, compare=False, hash=False)
+
+    def prune(self, reason: str, count: int = 1) -> None:
+        """Count files (or folders) left out for `reason`; S3 listings call it from threads."""
+        with _PRUNE_LOCK:
+            self.pruned[reason] += count
 
     def wants_region(self, region: str) -> bool:
         return self.regions is None or region in self.regions
@@ -85,13 +102,11 @@ class Delivery:
 
 
 def account_of(key: str) -> str | None:
-    """The account whose logs a file is: from a CloudTrail file name, else from the last
-    account-id folder on its path (as the folder walk prunes by), else None."""
-    match = LOG_NAME_RE.search(key)
-    if match is not None:
-        return match["account"]
-    folders = [part for part in re.split(r"[/\\]", key)[:-1] if ACCOUNT_RE.fullmatch(part)]
-    return folders[-1] if folders else None
+    """The account whose logs a file is, from its `<account>/CloudTrail/` folder (the
+    layout, as the folder walk prunes by); None outside the layout, where names are not
+    trusted (a flat folder of renamed or anonymised files)."""
+    found = LAYOUT_ACCOUNT_RE.findall(key)
+    return found[-1] if found else None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -172,22 +187,28 @@ class _Walk:
     in_cloudtrail: bool = False
     region: str | None = None
     ymd: tuple[int, ...] = ()
+    #: inside `<account>/`, a folder holding `CloudTrail/`: the layout.
+    account: str | None = None
 
 
-def wants_file(name: str, selection: Selection) -> bool:
-    """Whether a file of that name can hold wanted events (layout names are pruned by time)."""
-    if not (name.endswith(".json.gz") or name.endswith(".json")):
-        return False
-    if "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+def wants_file(name: str, selection: Selection, layout: bool = True) -> bool:
+    """Whether a file of that name can hold wanted events. In the layout (`layout`) only
+    `.json[.gz]` files are logs, and a CloudTrail file name prunes by account; anywhere,
+    it prunes by region and delivery time. Prunes are counted in `selection.pruned`."""
+    if name.startswith(".") or "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
         return False
     match = LOG_NAME_RE.search(name)
     if match is None:
+        return not layout or name.endswith((".json", ".json.gz"))
+    if layout and not selection.wants_account(match["account"]):
+        selection.prune(f"files of account {match['account']}")
+    elif not selection.wants_region(match["region"]):
+        selection.prune("files of other regions")
+    elif not selection.wants_delivery(_parse_delivery(match["ts"])):
+        selection.prune("files delivered outside the window")
+    else:
         return True
-    return (
-        selection.wants_account(match["account"])
-        and selection.wants_region(match["region"])
-        and selection.wants_delivery(_parse_delivery(match["ts"]))
-    )
+    return False
 
 
 def _wants_date_folder(ymd: tuple[int, ...], selection: Selection) -> bool:
@@ -198,20 +219,43 @@ def _wants_date_folder(ymd: tuple[int, ...], selection: Selection) -> bool:
     return lo <= ymd <= hi
 
 
-def _child_state(state: _Walk, name: str, selection: Selection) -> _Walk | None:
-    """The walk state inside folder `name`, or None to prune the folder."""
+def _child_state(state: _Walk, path: str, selection: Selection) -> _Walk | None:
+    """The walk state inside the folder at `path`, or None to prune the folder (counted)."""
+    name = os.path.basename(path)
     if name in SKIPPED_FOLDERS:
         return None
     if not state.in_cloudtrail:
-        if ACCOUNT_RE.fullmatch(name) and not selection.wants_account(name):
-            return None
-        return _Walk(in_cloudtrail=name == "CloudTrail")
+        if ACCOUNT_RE.fullmatch(name) and os.path.isdir(os.path.join(path, "CloudTrail")):
+            if not selection.wants_account(name):
+                selection.prune(f"folders of account {name}")
+                return None
+            return _Walk(account=name)
+        if name == "CloudTrail":
+            return _Walk(in_cloudtrail=True, account=state.account)
+        return _Walk()
     if state.region is None:
-        return _Walk(True, name) if selection.wants_region(name) else None
+        if selection.wants_region(name):
+            return _Walk(True, name, account=state.account)
+        selection.prune("region folders of other regions")
+        return None
     if len(state.ymd) < 3 and name.isdigit():
         ymd = (*state.ymd, int(name))
-        return _Walk(True, state.region, ymd) if _wants_date_folder(ymd, selection) else None
+        if _wants_date_folder(ymd, selection):
+            return _Walk(True, state.region, ymd, state.account)
+        selection.prune("day folders outside the window")
+        return None
     return state
+
+
+def _root_state(root: str) -> _Walk:
+    """Where a folder given to read sits in the layout: `AWSLogs/<account>` or its
+    `CloudTrail` folder are the layout too."""
+    name, parent = os.path.basename(root), os.path.basename(os.path.dirname(root))
+    if name == "CloudTrail" and ACCOUNT_RE.fullmatch(parent):
+        return _Walk(in_cloudtrail=True, account=parent)
+    if ACCOUNT_RE.fullmatch(name) and os.path.isdir(os.path.join(root, "CloudTrail")):
+        return _Walk(account=name)
+    return _Walk()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +271,8 @@ class LocalFolder:
             return
         if not self.root.is_dir():
             raise FileNotFoundError(f"no such folder: {self.root}")
-        yield from self._walk(str(self.root), _Walk(), selection)
+        root = os.path.abspath(self.root)
+        yield from self._walk(str(self.root), _root_state(root), selection)
 
     def _walk(self, folder: str, state: _Walk, selection: Selection) -> Iterator[LogObject]:
         try:
@@ -236,10 +281,10 @@ class LocalFolder:
             return
         for entry in entries:
             if entry.is_dir(follow_symlinks=self.follow_symlinks):
-                child = _child_state(state, entry.name, selection)
+                child = _child_state(state, entry.path, selection)
                 if child is not None:
                     yield from self._walk(entry.path, child, selection)
-            elif entry.is_file() and wants_file(entry.name, selection):
+            elif entry.is_file() and wants_file(entry.name, selection, state.account is not None):
                 yield LogObject(entry.path, entry.stat().st_size, entry.path)
 
     def read(self, obj: LogObject) -> bytes:
