@@ -148,8 +148,13 @@ def other_shapes(
 ) -> list[Record]:
     """The records of a file that is not a delivery file, in any shape `policygen.shapes`
     knows; `error` (why it is not a delivery file) when it holds none."""
-    found = shapes.read(text, record_key)
+    try:
+        found = shapes.read(text, record_key)
+    except shapes.NotJSON as exc:
+        raise FileError(str(exc)) from None
     if found is None:
+        if text.lstrip()[:1] not in (b"{", b"["):  # text, CSV: another kind of file
+            raise NotALogFile(str(error)) from None
         raise error
     stats.shapes[found.describe()] += 1
     stats.records_bad += found.bad

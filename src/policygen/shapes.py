@@ -17,7 +17,8 @@ a file it cannot read that way comes here. Recognised, each into the same `Recor
   case, nested columns as JSON or as Trino's `{name=value, ...}` text, times as
   `2026-01-05 10:00:00.000`.
 
-A file where none of this finds a record is not a log file (`read` returns None).
+A file where none of this finds a record is not a log file (`read` returns None); one
+that starts as JSON but is not (cut off, damaged) raises `NotJSON`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ OPAQUE = frozenset(
 BOOLEANS = frozenset({"readOnly", "managementEvent", "sessionCredentialFromConsole"})
 #: Where a Trino row (`{a=1, b={c=2}}`) starts its next `name=`.
 _TRINO_KEY = re.compile(r"[A-Za-z_@$][\w@$.:-]*=")
+
+
+class NotJSON(ValueError):
+    """A file that starts as JSON and is not: damaged, not merely another kind of file."""
 
 
 class Stamped(Record, frozen=True, gc=False):
@@ -213,14 +218,14 @@ def read(text: bytes, record_key: str | None = None) -> Found | None:
     if body[:1] == b"[":
         try:
             items: Iterable[Any] = RAW_ARRAY_DECODER.decode(body)
-        except (msgspec.DecodeError, RecursionError):
-            return None
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise NotJSON(f"not JSON: {exc}") from None
         return _finish("JSON array", items, record_key)
     if body[:1] == b"{":
         try:
             document = msgspec.json.decode(body)
-        except RecursionError:
-            return None
+        except RecursionError as exc:
+            raise NotJSON(f"not JSON: {exc}") from None
         except msgspec.DecodeError:
             return _finish("NDJSON", _documents(body), record_key)
         return _finish("JSON", [document], record_key)
@@ -229,11 +234,8 @@ def read(text: bytes, record_key: str | None = None) -> Found | None:
 
 def _finish(shape: str, items: Iterable[Any], record_key: str | None) -> Found | None:
     reader = _Reader(shape, record_key)
-    try:
-        for item in items:
-            reader.item(item)
-    except ValueError:  # a document that ends midway
-        return None
+    for item in items:
+        reader.item(item)
     found = reader.found
     return found if found.records or found.bad else None
 
@@ -261,8 +263,8 @@ def _concatenated(text: str) -> Iterator[Any]:
             return
         try:
             value, at = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            raise ValueError("not JSON") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise NotJSON(f"not JSON: {exc}") from None
         yield value
 
 
