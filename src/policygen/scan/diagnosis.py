@@ -15,6 +15,7 @@ dropped by reason with counts, and what to ask for instead.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 from itertools import islice
@@ -38,6 +39,9 @@ MAX_FILES = 64
 MAX_LISTED = 20_000
 #: Principals named in a diagnosis at most.
 MAX_LOOKALIKES = 5
+#: The plural noun a prune reason starts with (`files`, `day folders`).
+_SINGULAR = re.compile(r"^((?:\w+ )?(?:file|folder))s\b")
+_ONE = r"\1"
 #: `ScanStats.ignored` reasons about files, not about the principal's records.
 FILE_REASONS = frozenset({"not a CloudTrail log file", "not a CloudTrail record"})
 
@@ -182,7 +186,7 @@ def explanation(principal_arn: str, stats: ScanStats) -> list[str]:
     if not needs_explanation(stats):
         return []
     matched = stats.records_matched
-    head = f"only {matched} records of" if matched else "no records of"
+    head = f"only {_n(matched, 'record')} of" if matched else "no records of"
     lines = [f"{head} {principal_arn} matched:"]
     files = (
         f"files: {stats.files_listed} listed, {stats.files_read} read, "
@@ -215,7 +219,7 @@ def _diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
         f"{diagnosis['principals']} other users and roles (accounts: {accounts})"
     ]
     for seen in diagnosis["lookalikes"]:
-        lines.append(f"seen {seen['arn']}: {seen['why']} ({seen['records']} records)")
+        lines.append(f"seen {seen['arn']}: {seen['why']} ({_n(seen['records'], 'record')})")
     if diagnosis["lookalikes"] and diagnosis["lookalikes"][0]["records"]:
         lines.append(f"try --principal {diagnosis['lookalikes'][0]['arn']}")
     return lines
@@ -241,4 +245,12 @@ def confined(stats: ScanStats, account: str) -> ScanStats:
 
 
 def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{n} {reason}" for reason, n in sorted(counter.items()))
+    """`2 files of other regions, 1 folder of account 1234...`: reasons are plural."""
+    return ", ".join(
+        f"{n} {reason if n != 1 else _SINGULAR.sub(_ONE, reason, count=1)}"
+        for reason, n in sorted(counter.items())
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
