@@ -27,7 +27,8 @@ from policygen.aws import AwsAccess, check_credentials
 from policygen.engine import GenerationResult, Job, ScanOptions
 from policygen.errors import JobFailure
 from policygen.fanout import Engine
-from policygen.index import IndexUnusable, UsageIndex
+from policygen.index import IndexedSource, IndexUnusable, UsageIndex
+from policygen.lookup import history_note
 from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
@@ -70,16 +71,27 @@ def user_errors() -> Iterator[None]:
 
 
 def open_logs(
-    logs: str | None, trail_arn: str | None, access_role: str | None
+    logs: str | None,
+    trail_arn: str | None,
+    access_role: str | None,
+    principal: Principal | None = None,
 ) -> tuple[str | TrailSource, AwsAccess | None]:
     """Where `generate` reads, and the AWS credentials it reads with (None: a local folder).
 
-    `--logs s3://...` is read with the ambient credentials (or `--access-role`); with no
-    `--logs`, the trail is found with GetTrail, as the server does.
+    `--logs s3://...` and `--logs cloudtrail-lookup://...` are read with the ambient
+    credentials (or `--access-role`); event history is asked for `principal`'s events only
+    when it is a user. With no `--logs`, the trail is found with GetTrail, as the server does.
     """
     from policygen.cloudtrail import resolve_trail
+    from policygen.lookup import EventHistory, is_lookup_url, principal_username
     from policygen.s3 import S3Trail, is_s3_url
 
+    if logs is not None and is_lookup_url(logs):
+        access = AwsAccess(access_role)
+        if access_role:
+            check_credentials(access)
+        username = principal_username(principal.arn) if principal else None
+        return EventHistory.from_url(logs, access, username=username), access
     if logs is not None and not is_s3_url(logs):
         if access_role:
             raise InputError("--access-role is for logs in S3 (--logs s3://... or --trail-arn)")
@@ -149,6 +161,9 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
             f"from the usage index: {stats.files_from_index} files;"
             f" read again at the window's edges: {stats.files_rescanned}"
         )
+    note = history_note(stats.pruned)
+    if note:
+        lines.append(note)
     if stats.shapes:
         shapes = ", ".join(f"{n} {shape}" for shape, n in sorted(stats.shapes.items()))
         lines.append(f"files not in CloudTrail's delivery format, read as: {shapes}")
@@ -271,9 +286,11 @@ def trail_options() -> list[Option]:
     return [
         click.option(
             "--logs",
-            help="Folder of CloudTrail logs (the S3 layout, searched recursively), one file, "
-            "or s3://bucket/prefix (read with the ambient AWS credentials). Without it, "
-            "--trail-arn is looked up with GetTrail.",
+            help="Folder of CloudTrail logs (the S3 layout, searched recursively; exports in "
+            "any shape: docs/logs.md), one file, s3://bucket/prefix, or "
+            "cloudtrail-lookup://REGION[,REGION...] for CloudTrail's event history (both read "
+            "with the ambient AWS credentials). Without it, --trail-arn is looked up with "
+            "GetTrail.",
         ),
         click.option(
             "--trail-arn",
@@ -383,7 +400,7 @@ def run_scan(
         raise InputError("Missing option '--principal'")
     with user_errors():
         principal = Principal.parse(scan["principal"])
-        source, access = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
+        source, access = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"], principal)
     with user_errors(), progress_bar(show_progress) as on_file:
         job, counting, options = plan(source, scan, engine, observe, on_file)
         result = job.generate(principal, counting, options)
@@ -604,6 +621,8 @@ def index(
     path = index_path(read["data_dir"])
     with user_errors():
         found, _ = open_logs(logs, trail_arn, access_role)
+    if not isinstance(found, str | IndexedSource):
+        raise InputError("the usage index keeps trails (a folder or s3://...), not event history")
     source = LocalFolder(Path(found)) if isinstance(found, str) else found
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
         try:

@@ -146,7 +146,8 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
 
 
 def as_source(logs: str | Path | TrailSource) -> TrailSource:
-    """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
+    """A trail source for an `s3://bucket/prefix` URL or CloudTrail event history
+    (`cloudtrail-lookup://region[,region]`; ambient AWS credentials), a path
     (a local folder or file) or an existing source. Hadoop's `s3a://` and `s3n://` are
     refused by name (they would otherwise be taken for a missing folder)."""
     if isinstance(logs, str) and logs.startswith(("s3a://", "s3n://")):
@@ -156,6 +157,10 @@ def as_source(logs: str | Path | TrailSource) -> TrailSource:
         from policygen.s3 import S3Trail
 
         return S3Trail.from_url(logs)
+    if isinstance(logs, str) and logs.startswith("cloudtrail-lookup://"):
+        from policygen.lookup import EventHistory
+
+        return EventHistory.from_url(logs)
     if isinstance(logs, str | Path):
         return LocalFolder(Path(logs))
     return logs
