@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lookupserver import History, lookup_server
-from policygen import aws, generate_policy
-from policygen.errors import JobFailure
-from policygen.lookup import EventHistory, RateLimit, parse_url
-from policygen.timeutil import format_time
+from policygen import generate_policy
+from policygen.core import aws
+from policygen.core.errors import JobFailure
+from policygen.core.time import format_time
+from policygen.sources.lookup import EventHistory, RateLimit, parse_url
 
 from logfactory import ROLE_ARN, USER_ARN, record
 from motoserver import AMBIENT, ISOLATED

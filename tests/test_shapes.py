@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from policygen import generate_policy, report, shapes
-from policygen.engine import generate_all_policies
+from policygen import generate_policy
+from policygen.cloudtrail import shapes
+from policygen.pipeline import generate_all_policies
+from policygen.policy import explain as report
 from shapefactory import SHAPES, trino, wrapped
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log

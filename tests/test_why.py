@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from policygen import generate_policy
-from policygen.engine import generate_all_policies
+from policygen.pipeline import generate_all_policies
 
 from logfactory import (
     ACCOUNT,

@@ -21,18 +21,13 @@ from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from policygen.arns import Principal
-from policygen.errors import JobFailure
-from policygen.records import Record
-from policygen.scanner import (
-    DEFAULT_MAX_FILE_BYTES,
-    FileError,
-    decode_records,
-    decompress,
-    other_shapes,
-)
-from policygen.sources import Selection, TrailSource, iter_contents
-from policygen.usage import ScanStats
+from policygen.cloudtrail.records import Record
+from policygen.core.arns import Principal
+from policygen.core.errors import JobFailure
+from policygen.scan.decode import FileError, decode_records, decompress, other_shapes
+from policygen.scan.query import DEFAULT_MAX_FILE_BYTES
+from policygen.scan.usage import ScanStats
+from policygen.sources.base import Selection, TrailSource, iter_contents
 
 #: Files decoded whole by a look around, and files listed to choose them from.
 MAX_FILES = 64
