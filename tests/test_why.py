@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,18 +13,12 @@ import pytest
 from policygen import generate_policy
 from policygen.pipeline import generate_all_policies
 
-from logfactory import (
-    ACCOUNT,
-    OTHER_ACCOUNT,
-    ROLE_ARN,
-    USER_ARN,
-    record,
-    user_identity,
-    write_log,
-)
+from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, user_identity, write_log
+from serverprocess import TRAIL, ServerProcess, start
 
 START, END = "2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"
 WINDOW = {"start": START, "end": END}
+OTHER_ALICE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/dev/alice"
 SSO_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Dev_1b74"
 
 
@@ -70,7 +65,7 @@ def test_a_role_asked_for_in_the_wrong_account(trail: Path) -> None:
         "  looked at 2 of 2 files in the window, any account: 3 records of 2 other users and "
         f"roles (accounts: {ACCOUNT})",
         f"  seen {ROLE_ARN}: same name, in account {ACCOUNT}, not {OTHER_ACCOUNT} (2 records)",
-        f"  try --principal {ROLE_ARN}",
+        f"  did you mean {ROLE_ARN}?",
     ]
     why = result["policygen"]["whyEmpty"]
     assert why[0] == f"no records of {asked} matched:"
@@ -87,7 +82,7 @@ def test_a_user_asked_for_as_a_role(trail: Path) -> None:
         "  looked at 2 of 2 files in the window, any account: 3 records of 2 other users and "
         f"roles (accounts: {ACCOUNT})",
         f"  seen {USER_ARN}: same name, a user, not a role (1 record)",
-        f"  try --principal {USER_ARN}",
+        f"  did you mean {USER_ARN}?",
     ]
 
 
@@ -102,7 +97,7 @@ def test_a_session_name_given_as_the_role(tmp_path: Path) -> None:
     assert stderr[-2:] == [
         f"  seen {SSO_ROLE}: alice@example.com is a session name of this role: ask for the "
         "role (1 record)",
-        f"  try --principal {SSO_ROLE}",
+        f"  did you mean {SSO_ROLE}?",
     ]
 
 
@@ -166,3 +161,34 @@ def test_all_principals_keep_the_layout_rule_and_say_what_was_left_out(tmp_path:
     assert list(result.analysis.actions) == ["ec2:DescribeVpcs"]
     assert result.analysis.stats.ignored["another account's folder"] == 1
     assert dict(result.analysis.stats.pruned) == {"day folders outside the window": 1}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose trail holds a user `alice` and, in another account's folder, a role
+    `alice` that its callers must not learn of."""
+    root = tmp_path_factory.mktemp("trail")
+    write_log(root, [record(USER_ARN, "sts.amazonaws.com", "GetCallerIdentity")])
+    write_log(root, [record(OTHER_ALICE, "s3.amazonaws.com", "ListBuckets")], account=OTHER_ACCOUNT)
+    server = ServerProcess(tmp_path_factory.mktemp("data"), "--trail", f"{TRAIL}={root}")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_the_server_says_why_naming_nothing_of_other_accounts(server: ServerProcess) -> None:
+    asked = f"arn:aws:iam::{ACCOUNT}:role/dev/alice"
+    job_id = start(server.client(), asked)
+    assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
+    report = server.request("GET", f"/policy/generation/{job_id}").json()["policygen"]
+    assert report["whyEmpty"] == [
+        f"no records of {asked} matched:",
+        "files: 1 listed, 1 read, 0 unreadable; records decoded: 0",
+        "left out by name: 1 folder of other accounts",
+        "looked at 2 of 2 files in the window, any account: 2 records of 2 other users and "
+        f"roles (accounts: {ACCOUNT})",
+        f"seen {USER_ARN}: same name, a user, not a role (1 record)",
+        f"did you mean {USER_ARN}?",
+    ]
+    assert OTHER_ACCOUNT not in json.dumps(report)

@@ -216,7 +216,7 @@ def _diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
     for seen in diagnosis["lookalikes"]:
         lines.append(f"seen {seen['arn']}: {seen['why']} ({_n(seen['records'], 'record')})")
     if diagnosis["lookalikes"] and diagnosis["lookalikes"][0]["records"]:
-        lines.append(f"try --principal {diagnosis['lookalikes'][0]['arn']}")
+        lines.append(f"did you mean {diagnosis['lookalikes'][0]['arn']}?")
     return lines
 
 
