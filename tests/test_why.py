@@ -192,3 +192,16 @@ def test_the_server_says_why_naming_nothing_of_other_accounts(server: ServerProc
         f"did you mean {USER_ARN}?",
     ]
     assert OTHER_ACCOUNT not in json.dumps(report)
+
+
+def test_a_caller_arn_that_is_not_an_iam_arn_is_counted_not_fatal(tmp_path: Path) -> None:
+    """Hand-edited test events (panther-analysis) give users `arn:aws:sts::...:user/...`."""
+    odd = user_identity(USER_ARN) | {"arn": f"arn:aws:sts::{ACCOUNT}:user/Mary_Major"}
+    calls = [
+        record(odd, "s3.amazonaws.com", "ListBuckets"),
+        record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs"),
+    ]
+    (tmp_path / "events.json").write_text(json.dumps(calls))
+    (result,) = generate_all_policies(tmp_path, **WINDOW)
+    assert result.principal.arn == ROLE_ARN
+    assert result.analysis.stats.ignored["calls by a caller whose ARN is not an IAM ARN"] == 1

@@ -6,6 +6,7 @@ The CLI and the HTTP service both call these functions, so they cannot disagree.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -357,9 +358,18 @@ class Job:
         """One generation per principal in the logs, from a single scan, by principal ARN."""
         selection = self.selection(None)
         found = scan.scan(self.source, selection, None)
-        if found:
-            next(iter(found.values())).stats.pruned.update(selection.pruned)
-        return [self.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
+        results = []
+        for arn in sorted(found):
+            usage = found[arn]
+            usage.stats.pruned = Counter(selection.pruned)  # one stats object for all
+            try:
+                principal = Principal.parse(arn)
+            except ValueError:  # hand-edited logs: `arn:aws:sts::1:user/x` as an IAM user
+                calls = sum(stats.count for stats in usage.calls.values())
+                usage.stats.ignored["calls by a caller whose ARN is not an IAM ARN"] += calls
+                continue
+            results.append(self.result(principal, usage, options))
+        return results
 
     def result(
         self, principal: Principal, usage: Usage, options: AnalysisOptions
