@@ -102,6 +102,16 @@ def splunk(records: Records) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def splunk_csv(records: Records) -> bytes:
+    """Splunk's CSV export of a search: the record as text in the `_raw` column."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["_time", "host", "_raw"])
+    for record in records:
+        writer.writerow([record["eventTime"], "ct", json.dumps(record)])
+    return out.getvalue().encode()
+
+
 def lookup_events(records: Records) -> bytes:
     """`aws cloudtrail lookup-events` output (the CLI joins the pages into one document)."""
     events = [
@@ -200,6 +210,7 @@ SHAPES: dict[str, tuple[str, Callable[[Records], bytes]]] = {
     "message-text": ("shipper.log", lambda r: wrapped(r, "message")),
     "eventbridge": ("eventbridge.json", eventbridge),
     "splunk": ("splunk.json", splunk),
+    "splunk-csv": ("splunk.csv", splunk_csv),
     "lookup-events": ("lookup.json", lookup_events),
     "lake-csv": ("lake.csv", lake_csv),
     "lake-results": ("lake-results.json", lake_results),

@@ -16,7 +16,7 @@ from policygen.cli.errors import InputError
 from policygen.pipeline import GenerationResult
 from policygen.policy.explain import EXTENSION_KEY, extension
 from policygen.policy.render import RenderOptions
-from policygen.scan.diagnosis import explanation
+from policygen.scan.diagnosis import counted, explanation
 from policygen.scan.usage import ScanStats
 from policygen.sources.base import LogObject
 from policygen.sources.lookup import history_note
@@ -82,7 +82,7 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
     if note:
         lines.append(note)
     if stats.shapes:
-        shapes = ", ".join(f"{n} {shape}" for shape, n in sorted(stats.shapes.items()))
+        shapes = counted(stats.shapes)
         lines.append(f"files not in CloudTrail's delivery format, read as: {shapes}")
     lines.extend(f"skipped {path}: {reason}" for path, reason in sorted(stats.skipped.items()))
     return lines
@@ -162,8 +162,7 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
     for line in scan_lines(stats):
         click.echo(line, err=True)
     if stats.pruned:
-        left_out = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.pruned.items()))
-        click.echo(f"left out by name: {left_out}", err=True)
+        click.echo(f"left out by name: {counted(stats.pruned)}", err=True)
     for result, entry in zip(results, listing, strict=True):
         click.echo(
             f"{entry['principalArn']}: {entry['actions']} actions -> {entry['file']}", err=True

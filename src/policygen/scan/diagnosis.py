@@ -188,16 +188,16 @@ def explanation(principal_arn: str, stats: ScanStats) -> list[str]:
         f"{stats.files_skipped} unreadable; records decoded: {stats.records_read}"
     )
     if stats.shapes:
-        files += " (" + ", ".join(f"{n} {shape}" for shape, n in sorted(stats.shapes.items())) + ")"
+        files += f" ({counted(stats.shapes)})"
     lines.append(files)
     if stats.pruned:
-        lines.append("left out by name: " + _counts(stats.pruned))
+        lines.append("left out by name: " + counted(stats.pruned))
     others = sum(n for k, n in stats.ignored.items() if k == "not a CloudTrail log file")
     if others:
         lines.append(f"files that are not CloudTrail logs: {others}")
     dropped = _dropped(stats)
     if dropped:
-        lines.append("of its records, dropped: " + _counts(dropped))
+        lines.append("of its records, dropped: " + counted(dropped))
     lines.extend(_diagnosis_lines(stats.diagnosis))
     return ["  " + line if at else line for at, line in enumerate(lines)]
 
@@ -239,7 +239,7 @@ def confined(stats: ScanStats, account: str) -> ScanStats:
     return copy
 
 
-def _counts(counter: Counter[str]) -> str:
+def counted(counter: Counter[str]) -> str:
     """`2 files of other regions, 1 folder of account 1234...`: reasons are plural."""
     return ", ".join(
         f"{n} {reason if n != 1 else _SINGULAR.sub(_ONE, reason, count=1)}"
