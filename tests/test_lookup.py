@@ -18,7 +18,7 @@ import pytest
 from lookupserver import History, lookup_server
 from policygen import generate_policy
 from policygen.core import aws
-from policygen.core.errors import JobFailure
+from policygen.core.failures import JobFailure
 from policygen.core.time import format_time
 from policygen.sources.lookup import EventHistory, RateLimit, parse_url
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from policygen.cloudtrail.records import Record
 from policygen.core.arns import Principal
-from policygen.core.errors import JobFailure
+from policygen.core.failures import JobFailure
 from policygen.scan.decode import FileError, decode_records, decompress, other_shapes
 from policygen.scan.query import DEFAULT_MAX_FILE_BYTES
 from policygen.scan.usage import ScanStats
