@@ -6,6 +6,7 @@ The CLI and the HTTP service both call these functions, so they cannot disagree.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from policygen.iam.facts import RULES
 from policygen.iam.resources import DEFAULT_MAX_ARNS
 from policygen.index import IndexedSource, IndexUnusable, UsageIndex
 from policygen.policy.render import RenderOptions, ResourceMode, render_analysis
-from policygen.scan import scanner
+from policygen.scan import diagnosis, scanner
 from policygen.scan.pool import Engine
 from policygen.scan.query import DEFAULT_MAX_FILE_BYTES, ObserveLevel, ProgressCallback
 from policygen.scan.usage import Usage
@@ -157,6 +158,8 @@ class ScanOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     data_dir: str | Path | None = None
     use_index: bool = True
+    #: where records are in exports that wrap them (`_source`, `detail`); None: found.
+    record_key: str | None = None
 
     def scan(
         self,
@@ -177,6 +180,7 @@ class ScanOptions:
             engine=self.engine,
             max_file_bytes=self.max_file_bytes,
             objects=objects,
+            record_key=self.record_key,
         )
 
 
@@ -190,16 +194,24 @@ def collect_usage(
     window, else from a scan of `source` (in worker processes when it is large, or on
     `options.engine`: Spark).
 
-    The index is only read here, never created (it holds every resource fact).
+    The index is only read here, never created (it holds every resource fact). What the
+    listing left out by name is added to the statistics, and when nothing matched, a look
+    around the logs says who was there instead (`scan.diagnosis`).
     """
     options = options or ScanOptions()
     indexed = _single_indexed(source) if options.use_index else None
     listed = None
+    usage = None
     if indexed is not None:
         usage, listed = indexed_usage(principal, source, indexed, selection, options.data_dir)
-        if usage is not None:
-            return usage
-    return options.scan(source, selection, principal, listed)[principal.arn]
+    if usage is None:
+        usage = options.scan(source, selection, principal, listed)[principal.arn]
+    usage.stats.pruned.update(selection.pruned)
+    if not usage.calls:
+        usage.stats.diagnosis = diagnosis.look_around(
+            source, selection, principal, options.record_key
+        )
+    return usage
 
 
 def _single_indexed(source: TrailSource) -> IndexedSource | None:
@@ -257,6 +269,8 @@ class GenerateOptions:
     observe: ObserveLevel = "all"
     engine: Engine | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: where records are in exports that wrap them (`_source`, `detail`); None: found.
+    record_key: str | None = None
 
     def job(self, logs: Location) -> Job:
         return Job.of(logs, self.start, self.end, self.regions, self.margin, self.trail_arn)
@@ -273,6 +287,7 @@ class GenerateOptions:
             self.max_file_bytes,
             self.data_dir,
             self.use_index,
+            self.record_key,
         )
 
 
@@ -341,8 +356,20 @@ class Job:
 
     def generate_all(self, options: AnalysisOptions, scan: ScanOptions) -> list[GenerationResult]:
         """One generation per principal in the logs, from a single scan, by principal ARN."""
-        found = scan.scan(self.source, self.selection(None), None)
-        return [self.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
+        selection = self.selection(None)
+        found = scan.scan(self.source, selection, None)
+        results = []
+        for arn in sorted(found):
+            usage = found[arn]
+            usage.stats.pruned = Counter(selection.pruned)  # one stats object for all
+            try:
+                principal = Principal.parse(arn)
+            except ValueError:  # hand-edited logs: `arn:aws:sts::1:user/x` as an IAM user
+                calls = sum(stats.count for stats in usage.calls.values())
+                usage.stats.ignored["calls by a caller whose ARN is not an IAM ARN"] += calls
+                continue
+            results.append(self.result(principal, usage, options))
+        return results
 
     def result(
         self, principal: Principal, usage: Usage, options: AnalysisOptions

@@ -53,6 +53,7 @@ def plan(
         max_file_bytes=scan["max_file_bytes"],
         data_dir=scan["data_dir"],
         use_index=scan["use_index"],
+        record_key=scan["record_key"],
     )
     regions = scan["regions"] or None
     job = Job.of(source, scan["start"], scan["end"], regions, DEFAULT_MARGIN, scan["trail_arn"])
@@ -70,7 +71,7 @@ def run_scan(
         raise InputError("Missing option '--principal'")
     principal = scan["principal"]
     with user_errors():
-        source, access = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
+        source, access = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"], principal)
     with user_errors(), progress_bar(show_progress) as on_file:
         job, counting, options = plan(source, scan, engine, observe, on_file)
         result = job.generate(principal, counting, options)

@@ -14,6 +14,7 @@ from policygen.cli.output import progress_bar, scan_lines
 from policygen.core.paths import index_path
 from policygen.core.time import format_time
 from policygen.index import IndexUnusable, UsageIndex
+from policygen.sources.lookup import EventHistory
 
 
 @cloup.command()
@@ -35,6 +36,8 @@ def index(
     path = index_path(read["data_dir"])
     with user_errors():
         source, _ = open_logs(logs, trail_arn, access_role)
+    if isinstance(source, EventHistory):
+        raise InputError("the usage index keeps trails (a folder or s3://...), not event history")
     with user_errors(), progress_bar(show_progress, "indexing") as on_file:
         try:
             store = UsageIndex(path)

@@ -7,6 +7,7 @@ is click's usage error: one line, exit code 2.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from policygen.core.units import parse_size
 from policygen.scan.pool import Engine
 from policygen.scan.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
 from policygen.sources.base import TrailSource
+from policygen.sources.lookup import EventHistory, is_lookup_url, principal_username
 from policygen.sources.open import open_location
 from policygen.sources.s3 import is_s3_url
 
@@ -64,9 +66,11 @@ LOGS = cloup.option_group(
     "Where the logs are",
     cloup.option(
         "--logs",
-        help="Folder of CloudTrail logs (the S3 layout, searched recursively), one file, "
-        "or s3://bucket/prefix (read with the ambient AWS credentials). Without it, "
-        "--trail-arn is looked up with GetTrail.",
+        help="Folder of CloudTrail logs (the S3 layout, searched recursively; exports in "
+        "any shape: docs/logs.md), one file, s3://bucket/prefix, or "
+        "cloudtrail-lookup://REGION[,REGION...] for CloudTrail's event history (both read "
+        "with the ambient AWS credentials). Without it, --trail-arn is looked up with "
+        "GetTrail.",
     ),
     cloup.option(
         "--trail-arn",
@@ -76,7 +80,8 @@ LOGS = cloup.option_group(
     cloup.option(
         "--access-role",
         metavar="ARN",
-        help="Role to assume (with the ambient credentials) for reading logs in S3.",
+        help="Role to assume (with the ambient credentials) for reading logs in S3 or the "
+        "event history.",
     ),
 )
 
@@ -156,6 +161,12 @@ SCANNING = cloup.option_group(
         show_default=True,
         help="Skip (and report) log files larger than this, stored or decompressed.",
     ),
+    cloup.option(
+        "--record-key",
+        metavar="KEY",
+        help="In exports that wrap each record (NDJSON, JSON, CSV), the key it is under, "
+        "dotted for nested keys (_source, detail, message, result._raw); found when not given.",
+    ),
 )
 
 
@@ -176,18 +187,30 @@ def read_settings(read: dict[str, Any]) -> tuple[bool, Engine | None]:
 
 
 def open_logs(
-    logs: str | None, trail_arn: str | None, access_role: str | None
+    logs: str | None,
+    trail_arn: str | None,
+    access_role: str | None,
+    principal: Principal | None = None,
 ) -> tuple[TrailSource, AwsAccess | None]:
     """Where a command reads, and the AWS credentials it reads with (None: a local folder).
 
-    `--logs s3://...` is read with the ambient credentials (or `--access-role`); with no
-    `--logs`, the trail is found with GetTrail, as the server does.
+    `--logs s3://...` and `--logs cloudtrail-lookup://...` are read with the ambient
+    credentials (or `--access-role`); the event history is asked for `principal`'s events
+    only when it is a user. With no `--logs`, the trail is found with GetTrail, as the
+    server does.
     """
-    if logs is not None and not is_s3_url(logs) and access_role:
-        raise InputError("--access-role is for logs in S3 (--logs s3://... or --trail-arn)")
+    remote = logs is None or is_s3_url(logs) or is_lookup_url(logs)
+    if not remote and access_role:
+        raise InputError(
+            "--access-role is for logs in AWS (--logs s3://..., cloudtrail-lookup://... "
+            "or --trail-arn)"
+        )
     access = None
     if access_role:
         access = AwsAccess(access_role, TrailArn.parse(trail_arn).region if trail_arn else None)
         check_credentials(access)
     opened = open_location(logs, trail_arn=trail_arn, access=access)
-    return opened.source, opened.access
+    source = opened.source
+    if isinstance(source, EventHistory) and principal is not None:
+        source = replace(source, username=principal_username(principal.arn))
+    return source, opened.access

@@ -16,8 +16,10 @@ from policygen.cli.errors import InputError
 from policygen.pipeline import GenerationResult
 from policygen.policy.explain import EXTENSION_KEY, extension
 from policygen.policy.render import RenderOptions
+from policygen.scan.diagnosis import counted, explanation
 from policygen.scan.usage import ScanStats
 from policygen.sources.base import LogObject
+from policygen.sources.lookup import history_note
 
 #: The listing that `generate --all-principals` writes beside the per-principal files.
 INDEX_FILE = "index.json"
@@ -76,15 +78,23 @@ def scan_lines(stats: ScanStats, tail: str = "") -> list[str]:
             f"from the usage index: {stats.files_from_index} files;"
             f" read again at the window's edges: {stats.files_rescanned}"
         )
+    note = history_note(stats.pruned)
+    if note:
+        lines.append(note)
+    if stats.shapes:
+        shapes = counted(stats.shapes)
+        lines.append(f"files not in CloudTrail's delivery format, read as: {shapes}")
     lines.extend(f"skipped {path}: {reason}" for path, reason in sorted(stats.skipped.items()))
     return lines
 
 
 def summary_lines(result: GenerationResult) -> list[str]:
-    """The short human summary printed on stderr after a run."""
+    """The short human summary printed on stderr after a run (with, when it is empty or
+    thin, why)."""
     analysis = result.analysis
     tail = f"; actions: {len(analysis.actions)}"
-    return scan_lines(analysis.stats, tail) + analysis_lines(result)
+    why = explanation(result.principal.arn, analysis.stats)
+    return scan_lines(analysis.stats, tail) + analysis_lines(result) + why
 
 
 def analysis_lines(result: GenerationResult) -> list[str]:
@@ -148,8 +158,11 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
             }
         )
     (out / INDEX_FILE).write_text(json.dumps({"principals": listing}, indent=2) + "\n")
-    for line in scan_lines(results[0].analysis.stats if results else ScanStats()):
+    stats = results[0].analysis.stats if results else ScanStats()
+    for line in scan_lines(stats):
         click.echo(line, err=True)
+    if stats.pruned:
+        click.echo(f"left out by name: {counted(stats.pruned)}", err=True)
     for result, entry in zip(results, listing, strict=True):
         click.echo(
             f"{entry['principalArn']}: {entry['actions']} actions -> {entry['file']}", err=True

@@ -20,6 +20,8 @@ LOG_NAME_RE = re.compile(
 ACCOUNT_RE = re.compile(r"\d{12}")
 ORG_RE = re.compile(r"o-[a-z0-9]{10,32}")
 SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
+#: `<account>/CloudTrail/` somewhere on a path: the layout, whose account folder can be trusted.
+LAYOUT_ACCOUNT_RE = re.compile(r"(?:^|[/\\])(\d{12})[/\\]CloudTrail[/\\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +37,11 @@ class Delivery:
 
 
 def account_of(key: str) -> str | None:
-    """The account whose logs a file is: from a CloudTrail file name, else from the last
-    account-id folder on its path (as the folder walk prunes by), else None."""
-    match = LOG_NAME_RE.search(key)
-    if match is not None:
-        return match["account"]
-    folders = [part for part in re.split(r"[/\\]", key)[:-1] if ACCOUNT_RE.fullmatch(part)]
-    return folders[-1] if folders else None
+    """The account whose logs a file is, from its `<account>/CloudTrail/` folder (the
+    layout, as the folder walk prunes by); None outside the layout, where names are not
+    trusted (a flat folder of renamed or anonymised files)."""
+    found = LAYOUT_ACCOUNT_RE.findall(key)
+    return found[-1] if found else None
 
 
 @lru_cache(maxsize=1 << 16)

@@ -6,11 +6,15 @@ An `Analysis` is what a job stores: it is independent of how the policy is rende
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from policygen.iam import catalogue, mapping, resources
 from policygen.scan.usage import CallKey, CallStats, Observed, ScanStats, Usage, join_prefix
+
+#: `ScanStats` fields that are counters (stored as plain objects).
+COUNTERS = ("ignored", "shapes", "pruned")
 
 DeniedMode = Literal["include", "exclude"]
 #: Where the service-level template's services come from (recorded with each analysis).
@@ -158,14 +162,16 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, for job storage."""
         data = asdict(self)
-        data["stats"]["ignored"] = dict(self.stats.ignored)
+        for name in COUNTERS:
+            data["stats"][name] = dict(getattr(self.stats, name))
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Analysis:
         stats = dict(data["stats"])
-        scan_stats = ScanStats(**{**stats, "ignored": {}})
-        scan_stats.ignored.update(stats.get("ignored", {}))
+        scan_stats = ScanStats(**{k: v for k, v in stats.items() if k not in COUNTERS})
+        for name in COUNTERS:
+            setattr(scan_stats, name, Counter(stats.get(name, {})))
         return cls(
             data["principal_arn"],
             {name: ActionUse(**use) for name, use in data["actions"].items()},

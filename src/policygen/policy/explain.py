@@ -15,6 +15,7 @@ from policygen.iam.dependents import NOT_ADDED, dependents_of
 from policygen.iam.mapping import SAME_NAME
 from policygen.iam.passrole import is_instance_profile
 from policygen.policy.render import PASS_ROLE, RenderOptions
+from policygen.scan.diagnosis import confined, explanation
 
 #: The one extra top-level key of the CLI result.
 EXTENSION_KEY = "policygen"
@@ -100,12 +101,29 @@ def extension(analysis: Analysis, options: RenderOptions) -> dict[str, Any]:
             for u in analysis.unmapped
         ],
         "skippedFiles": dict(sorted(analysis.stats.skipped.items())),
+        **why(analysis),
         "explain": explain(analysis),
         **(
             {"serviceLevelTemplateSource": analysis.service_level_source}
             if options.service_level
             else {}
         ),
+    }
+
+
+def why(analysis: Analysis, account: str | None = None) -> dict[str, Any]:
+    """`{"whyEmpty": [...]}`, the lines that say why a result is empty or thin, and what
+    the scan left out and looked at; nothing when the result is neither. With `account`
+    (a server answering that account), nothing of other accounts is named."""
+    stats = analysis.stats if account is None else confined(analysis.stats, account)
+    lines = explanation(analysis.principal_arn, stats)
+    if not lines:
+        return {}
+    return {
+        "whyEmpty": [line.strip() for line in lines],
+        "leftOut": dict(sorted(stats.pruned.items())),
+        "dropped": dict(sorted(stats.ignored.items())),
+        "lookedAround": stats.diagnosis,
     }
 
 

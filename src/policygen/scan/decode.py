@@ -6,6 +6,10 @@ decoded: the principal's ARN is looked for with StringZilla's SIMD substring sea
 whole, and in a file written the way CloudTrail writes
 (`{"Records":[{"eventVersion":...},...]}`) only the records around an occurrence of the
 ARN are cut out and decoded.
+
+A file that is not a delivery file (an export, a SIEM's NDJSON, lookup-events output) is
+read by `policygen.cloudtrail.shapes`, only after the delivery-file decoder has failed on
+it: the fast path is the same as without it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import msgspec
 import stringzilla
 from isal import isal_zlib
 
+from policygen.cloudtrail import shapes
 from policygen.cloudtrail.records import (
     LOG_DECODER,
-    RAW_ARRAY_DECODER,
     RAW_LOG_DECODER,
     RECORD_DECODER,
     Record,
@@ -72,16 +76,33 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
 
 
 def _raw_records(text: bytes) -> list[msgspec.Raw]:
-    """The undecoded records of `{"Records": [...]}` or of a bare array of records."""
-    for decoder in (RAW_LOG_DECODER, RAW_ARRAY_DECODER):
-        try:
-            records = decoder.decode(text)
-        except msgspec.ValidationError:
-            continue
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise FileError(f"not JSON: {exc}") from None
-        return records if isinstance(records, list) else records.Records
-    raise NotALogFile("no Records array")
+    """The undecoded records of `{"Records": [...]}` (other shapes: `other_shapes`)."""
+    try:
+        return RAW_LOG_DECODER.decode(text).Records
+    except msgspec.ValidationError:
+        raise NotALogFile("no Records array") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise FileError(f"not JSON: {exc}") from None
+
+
+def other_shapes(
+    text: bytes, record_key: str | None, stats: ScanStats, error: FileError
+) -> list[Record]:
+    """The records of a file that is not a delivery file, in any shape `shapes` knows;
+    `error` (why it is not a delivery file) when it holds none."""
+    try:
+        found = shapes.read(text, record_key)
+    except shapes.NotJSON as exc:
+        raise FileError(str(exc)) from None
+    if found is None:
+        if text.lstrip()[:1] not in (b"{", b"["):  # text, CSV: another kind of file
+            raise NotALogFile(str(error)) from None
+        raise error
+    stats.shapes[found.describe()] += 1
+    stats.records_bad += found.bad
+    if found.other:
+        stats.ignored["not a CloudTrail record"] += found.other
+    return found.records
 
 
 def decode_records(text: bytes, stats: ScanStats) -> list[Record]:

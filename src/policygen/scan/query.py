@@ -57,6 +57,8 @@ class ScanQuery:
     hourly: bool = False
     observe: ObserveLevel = "all"
     rules: FactRules | None = None
+    #: the dotted key a record is under in an export (`_source`, `detail`); None: found.
+    record_key: str | None = None
 
     @property
     def level(self) -> ObserveLevel:

@@ -38,6 +38,7 @@ def scan(
     rules: FactRules | None = None,
     engine: Engine | None = None,
     objects: Iterable[LogObject] | None = None,
+    record_key: str | None = None,
 ) -> dict[str, Usage]:
     """Scan every file of `source` that `selection` needs: usage per principal ARN.
 
@@ -45,10 +46,16 @@ def scan(
     or another `engine` (Spark); `on_file` is called here, in the caller's process, for
     each file as it is done; `observe` is how many resource facts to collect (all, by
     default) with `rules` (none without). `objects` are the files, when the caller has
-    listed them already.
+    listed them already; `record_key` where records are in exports that wrap them (found
+    when None).
     """
     query = ScanQuery.for_selection(
-        principal, selection, max_file_bytes=max_file_bytes, observe=observe, rules=rules
+        principal,
+        selection,
+        max_file_bytes=max_file_bytes,
+        observe=observe,
+        rules=rules,
+        record_key=record_key,
     )
     state = Scan(query)
 

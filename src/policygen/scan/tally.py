@@ -22,6 +22,7 @@ from policygen.scan.decode import (
     candidate_records,
     decode_records,
     decompress,
+    other_shapes,
 )
 from policygen.scan.query import FactRules, ObserveLevel, ScanQuery
 from policygen.scan.usage import CallKey, CallStats, Observed, ScanStats, outcome_of
@@ -153,7 +154,10 @@ class Tally:
             found = candidate_records(text, needle, first)
             if found is not None:
                 return found
-        return decode_records(text, self.stats)
+        try:
+            return decode_records(text, self.stats)
+        except FileError as exc:
+            return other_shapes(text, self.query.record_key, self.stats, exc)
 
     def _count(self, records: list[Record], result: FileResult, task: FileTask) -> None:
         """Count the wanted records: select them, then count them, each in one loop (they

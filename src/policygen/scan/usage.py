@@ -107,6 +107,12 @@ class ScanStats:
     skipped: dict[str, str] = field(default_factory=dict)
     #: why matched-looking records were ignored (`AwsServiceEvent`, `outside window`, ...).
     ignored: Counter[str] = field(default_factory=Counter)
+    #: files read in shapes other than CloudTrail's delivery files, by shape.
+    shapes: Counter[str] = field(default_factory=Counter)
+    #: what the listing left out by name, before reading (`sources.Selection.pruned`).
+    pruned: Counter[str] = field(default_factory=Counter)
+    #: what a look around found when nothing matched (`policygen.scan.diagnosis`).
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: ScanStats) -> None:
         """Add another partial scan's counters to these."""
@@ -122,6 +128,9 @@ class ScanStats:
         self.files_rescanned += other.files_rescanned
         self.skipped.update(other.skipped)
         self.ignored.update(other.ignored)
+        self.shapes.update(other.shapes)
+        self.pruned.update(other.pruned)
+        self.diagnosis = self.diagnosis or other.diagnosis
 
     def skip(self, path: str, reason: str) -> None:
         """Record a file that could not be read; the scan goes on without it."""

@@ -24,7 +24,7 @@ from policygen.core.arns import Principal
 from policygen.core.time import format_time, now
 from policygen.iam.analysis import CLOUDTRAIL_SOURCE, Analysis
 from policygen.pipeline import GenerationResult, generated_policy_result
-from policygen.policy.explain import EXTENSION_KEY
+from policygen.policy.explain import EXTENSION_KEY, why
 from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
@@ -432,6 +432,7 @@ def scan_report(job: JobRecord, trail_folders: Mapping[str, str]) -> dict[str, A
     return {
         "isComplete": analysis.is_complete,
         "incompleteReasons": analysis.incomplete_reasons,
+        **why(analysis, Principal.parse(analysis.principal_arn).account),
         "skippedFiles": {
             _relative(path, folders): reason for path, reason in sorted(stats.skipped.items())
         },

@@ -2,20 +2,26 @@
 
 A source lists only what a job needs. In the CloudTrail layout
 (`AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`) folders are
-pruned by account, region and delivery day before anything is read; files outside the
-layout (exports, hand-made folders) are read whole and filtered by their records.
+pruned by account, region and delivery day before anything is read. Outside it (exports,
+hand-made folders) any file may hold records, whatever its name, and an account in a
+name is not trusted (copies get renamed, anonymised logs keep their old names): only the
+region and delivery time in a CloudTrail file name prune there. Every prune is counted in
+`Selection.pruned`, so that an empty result can say what was left out.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from policygen.cloudtrail.layout import LOG_NAME_RE, parse_delivery
 
 DEFAULT_MARGIN = timedelta(hours=1)
+_PRUNE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,13 @@ class Selection:
     regions: frozenset[str] | None = None
     accounts: frozenset[str] | None = None
     margin: timedelta = DEFAULT_MARGIN
+    #: what the listing left out, by reason ("files of account 1234...", ...).
+    pruned: Counter[str] = field(default_factory=Counter, compare=False, hash=False)
+
+    def prune(self, reason: str, count: int = 1) -> None:
+        """Count files (or folders) left out for `reason`; S3 listings call it from threads."""
+        with _PRUNE_LOCK:
+            self.pruned[reason] += count
 
     def wants_region(self, region: str) -> bool:
         return self.regions is None or region in self.regions
@@ -110,17 +123,21 @@ def iter_contents(source: TrailSource, objects: Iterable[LogObject]) -> Contents
         yield obj, data
 
 
-def wants_file(name: str, selection: Selection) -> bool:
-    """Whether a file of that name can hold wanted events (layout names are pruned by time)."""
-    if not (name.endswith(".json.gz") or name.endswith(".json")):
-        return False
-    if "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+def wants_file(name: str, selection: Selection, layout: bool = True) -> bool:
+    """Whether a file of that name can hold wanted events. In the layout (`layout`) only
+    `.json[.gz]` files are logs, and a CloudTrail file name prunes by account; anywhere,
+    it prunes by region and delivery time. Prunes are counted in `selection.pruned`."""
+    if name.startswith(".") or "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
         return False
     match = LOG_NAME_RE.search(name)
     if match is None:
+        return not layout or name.endswith((".json", ".json.gz"))
+    if layout and not selection.wants_account(match["account"]):
+        selection.prune(f"files of account {match['account']}")
+    elif not selection.wants_region(match["region"]):
+        selection.prune("files of other regions")
+    elif not selection.wants_delivery(parse_delivery(match["ts"])):
+        selection.prune("files delivered outside the window")
+    else:
         return True
-    return (
-        selection.wants_account(match["account"])
-        and selection.wants_region(match["region"])
-        and selection.wants_delivery(parse_delivery(match["ts"]))
-    )
+    return False

@@ -1,7 +1,9 @@
 """Log files in a local folder, in the CloudTrail layout or any other.
 
 In the layout, folders are pruned by account, region and delivery day before anything
-is read; files outside it (exports, hand-made folders) are read whole.
+is read; files outside it (exports, hand-made folders) are read whole, whatever their
+name (`policygen.cloudtrail.shapes` decides what they hold). An account folder is the
+layout only when it holds a `CloudTrail` folder: any other 12-digit folder prunes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class _Walk:
     in_cloudtrail: bool = False
     region: str | None = None
     ymd: tuple[int, ...] = ()
+    #: inside `<account>/`, a folder holding `CloudTrail/`: the layout.
+    account: str | None = None
 
 
 def _wants_date_folder(ymd: tuple[int, ...], selection: Selection) -> bool:
@@ -32,20 +36,43 @@ def _wants_date_folder(ymd: tuple[int, ...], selection: Selection) -> bool:
     return lo <= ymd <= hi
 
 
-def _child_state(state: _Walk, name: str, selection: Selection) -> _Walk | None:
-    """The walk state inside folder `name`, or None to prune the folder."""
+def _child_state(state: _Walk, path: str, selection: Selection) -> _Walk | None:
+    """The walk state inside the folder at `path`, or None to prune the folder (counted)."""
+    name = os.path.basename(path)
     if name in SKIPPED_FOLDERS:
         return None
     if not state.in_cloudtrail:
-        if ACCOUNT_RE.fullmatch(name) and not selection.wants_account(name):
-            return None
-        return _Walk(in_cloudtrail=name == "CloudTrail")
+        if ACCOUNT_RE.fullmatch(name) and os.path.isdir(os.path.join(path, "CloudTrail")):
+            if not selection.wants_account(name):
+                selection.prune(f"folders of account {name}")
+                return None
+            return _Walk(account=name)
+        if name == "CloudTrail":
+            return _Walk(in_cloudtrail=True, account=state.account)
+        return _Walk()
     if state.region is None:
-        return _Walk(True, name) if selection.wants_region(name) else None
+        if selection.wants_region(name):
+            return _Walk(True, name, account=state.account)
+        selection.prune("region folders of other regions")
+        return None
     if len(state.ymd) < 3 and name.isdigit():
         ymd = (*state.ymd, int(name))
-        return _Walk(True, state.region, ymd) if _wants_date_folder(ymd, selection) else None
+        if _wants_date_folder(ymd, selection):
+            return _Walk(True, state.region, ymd, state.account)
+        selection.prune("day folders outside the window")
+        return None
     return state
+
+
+def _root_state(root: str) -> _Walk:
+    """Where a folder given to read sits in the layout: `AWSLogs/<account>` or its
+    `CloudTrail` folder are the layout too."""
+    name, parent = os.path.basename(root), os.path.basename(os.path.dirname(root))
+    if name == "CloudTrail" and ACCOUNT_RE.fullmatch(parent):
+        return _Walk(in_cloudtrail=True, account=parent)
+    if ACCOUNT_RE.fullmatch(name) and os.path.isdir(os.path.join(root, "CloudTrail")):
+        return _Walk(account=name)
+    return _Walk()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +88,8 @@ class LocalFolder:
             return
         if not self.root.is_dir():
             raise FileNotFoundError(f"no such folder: {self.root}")
-        yield from self._walk(str(self.root), _Walk(), selection)
+        root = os.path.abspath(self.root)
+        yield from self._walk(str(self.root), _root_state(root), selection)
 
     def _walk(self, folder: str, state: _Walk, selection: Selection) -> Iterator[LogObject]:
         try:
@@ -70,10 +98,10 @@ class LocalFolder:
             return
         for entry in entries:
             if entry.is_dir(follow_symlinks=self.follow_symlinks):
-                child = _child_state(state, entry.name, selection)
+                child = _child_state(state, entry.path, selection)
                 if child is not None:
                     yield from self._walk(entry.path, child, selection)
-            elif entry.is_file() and wants_file(entry.name, selection):
+            elif entry.is_file() and wants_file(entry.name, selection, state.account is not None):
                 yield LogObject(entry.path, entry.stat().st_size, entry.path)
 
     def read(self, obj: LogObject) -> bytes:

@@ -13,6 +13,7 @@ from policygen.core.aws import AwsAccess
 from policygen.sources.base import TrailSource
 from policygen.sources.gettrail import resolve_trail
 from policygen.sources.local import LocalFolder
+from policygen.sources.lookup import EventHistory, is_lookup_url
 from policygen.sources.s3 import S3Trail, is_s3_url
 
 Location = str | Path | TrailSource
@@ -30,8 +31,10 @@ def open_location(
     location: Location | None, *, trail_arn: str | None = None, access: AwsAccess | None = None
 ) -> Opened:
     """The source at `location`: `s3://bucket/prefix` (read with `access`, else the ambient
-    credentials in the trail's region), a local folder or file, or a source as it is; with
-    no location, the trail `trail_arn` found with GetTrail through `access`.
+    credentials in the trail's region), CloudTrail event history
+    (`cloudtrail-lookup://region[,region]`, read the same way), a local folder or file, or
+    a source as it is; with no location, the trail `trail_arn` found with GetTrail through
+    `access`.
 
     ValueError for what cannot be a location (Hadoop's `s3a://` and `s3n://`, which would
     otherwise be taken for a missing folder; neither a location nor a trail).
@@ -39,6 +42,9 @@ def open_location(
     if isinstance(location, str) and location.startswith(("s3a://", "s3n://")):
         scheme = location.split(":", 1)[0]
         raise ValueError(f"{scheme}:// is Hadoop's: give s3://bucket/prefix (read with boto3)")
+    if isinstance(location, str) and is_lookup_url(location):
+        access = access or AwsAccess()
+        return Opened(EventHistory.from_url(location, access), access)
     if location is None or (isinstance(location, str) and is_s3_url(location)):
         region = TrailArn.parse(trail_arn).region if trail_arn else None
         access = access or AwsAccess(None, region)

@@ -233,12 +233,12 @@ class S3Trail:
                 roots += [
                     f"{base}{name}/{account}/"
                     for account in self._folders(f"{base}{name}/")
-                    if ACCOUNT_RE.fullmatch(account) and selection.wants_account(account)
+                    if ACCOUNT_RE.fullmatch(account) and _wanted(account, selection)
                 ]
             elif (
                 ACCOUNT_RE.fullmatch(name)
                 and self.organization is not True
-                and selection.wants_account(name)
+                and _wanted(name, selection)
             ):
                 roots.append(f"{base}{name}/")
         return roots
@@ -332,6 +332,14 @@ def _is_kms_refusal(exc: BaseException) -> bool:
     code = aws.error_code(exc)
     message = str(exc.response.get("Error", {}).get("Message", ""))
     return code.startswith("KMS.") or (code == "AccessDenied" and "kms" in message.lower())
+
+
+def _wanted(account: str, selection: Selection) -> bool:
+    """Whether an account folder found in a listing is read; the others are counted."""
+    if selection.wants_account(account):
+        return True
+    selection.prune(f"folders of account {account}")
+    return False
 
 
 def _days(first: date, last: date) -> list[date]:
