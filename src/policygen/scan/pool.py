@@ -33,14 +33,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from typing import Any, Protocol
 
-from policygen.cloudtrail.layout import delivery_of
+from policygen.cloudtrail.layout import stream_of
+from policygen.scan.files import FileTasks, tasks_for
 from policygen.scan.query import ScanQuery
-from policygen.scan.tally import FileTask, scan_batch, task_for
+from policygen.scan.tally import scan_batch
 from policygen.sources.base import LogObject, iter_contents
 
-#: Stored (usually gzip) bytes per batch, and files per batch, at most.
+#: Stored (usually gzip) bytes per batch, and files per batch, at most: a batch of small
+#: files (most of a real trail) is one task and one result, whatever its file count.
 BATCH_BYTES = 2 * 1024 * 1024
-BATCH_FILES = 64
+BATCH_FILES = 1024
 #: Below this many stored bytes in all, the scan runs in this process.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 #: Environment variable that sets the default number of worker processes.
@@ -98,7 +100,7 @@ def batches(items: Iterable[Content]) -> Iterator[Batch]:
     size, stream = 0, None
     for item in items:
         obj = item[0]
-        obj_stream = delivery_of(obj.key).stream
+        obj_stream = stream_of(obj.key)
         if batch and (
             obj_stream != stream or size + obj.size > BATCH_BYTES or len(batch) >= BATCH_FILES
         ):
@@ -142,9 +144,9 @@ def _context(query: ScanQuery) -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def file_tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+def file_tasks(batch: Batch, query: ScanQuery) -> FileTasks:
     """The `scan_batch` tasks of a batch whose contents are read (or local)."""
-    return [task_for(obj, data, query) for obj, data in batch]
+    return tasks_for(batch, query)
 
 
 def run(

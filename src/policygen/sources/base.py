@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from policygen.cloudtrail.layout import LOG_NAME_RE, parse_delivery
+from policygen.cloudtrail.layout import LOG_NAME_RE
 
 DEFAULT_MARGIN = timedelta(hours=1)
 
@@ -43,10 +43,6 @@ class Selection:
 
     def last_day(self) -> date:
         return (self.end + self.margin).astimezone(UTC).date()
-
-    def wants_delivery(self, delivered: datetime) -> bool:
-        """A file delivered at `delivered` can hold events of the window."""
-        return self.start.replace(second=0, microsecond=0) <= delivered <= self.end + self.margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +106,34 @@ def iter_contents(source: TrailSource, objects: Iterable[LogObject]) -> Contents
         yield obj, data
 
 
-def wants_file(name: str, selection: Selection) -> bool:
-    """Whether a file of that name can hold wanted events (layout names are pruned by time)."""
-    if not (name.endswith(".json.gz") or name.endswith(".json")):
-        return False
-    if "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
-        return False
-    match = LOG_NAME_RE.search(name)
-    if match is None:
-        return True
-    return (
-        selection.wants_account(match["account"])
-        and selection.wants_region(match["region"])
-        and selection.wants_delivery(parse_delivery(match["ts"]))
-    )
+class FileFilter:
+    """Which file names a selection wants (layout names are pruned by account, region and
+    delivery time; other JSON files are read whole, their records filtered).
+
+    Asked about every file listed (millions in a year of an organization's trail), so it
+    is built once per listing and compares a name's delivery time as the name writes it
+    (`20260105T1005Z`): from the window's first minute to `margin` after its end.
+    """
+
+    __slots__ = ("first", "last", "selection")
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
+        first = selection.start.astimezone(UTC).replace(second=0, microsecond=0)
+        last = (selection.end + selection.margin).astimezone(UTC)
+        self.first, self.last = f"{first:%Y%m%dT%H%MZ}", f"{last:%Y%m%dT%H%MZ}"
+
+    def __call__(self, name: str) -> bool:
+        if not (name.endswith(".json.gz") or name.endswith(".json")):
+            return False
+        if "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+            return False
+        match = LOG_NAME_RE.search(name)
+        if match is None:
+            return True
+        selection = self.selection
+        return (
+            self.first <= match["ts"] <= self.last
+            and selection.wants_account(match["account"])
+            and selection.wants_region(match["region"])
+        )
