@@ -650,16 +650,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     lines += spark_lines(figures, ratios)
-    if "small" in result:
-        from smallfiles import markdown_lines
-
-        lines += markdown_lines(result["small"])
     if load:
         lines += [
             f"Load average when the run started: {load}. Every run of every case is in "
             "`benchmarks/results.json`.",
             "",
         ]
+    if "small" in result:
+        from smallfiles import markdown_lines
+
+        lines += markdown_lines(result["small"])
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@
 CloudTrail delivers a file about every five minutes per account and region, so a real
 trail is mostly small files (a few KB to tens of KB compressed) with a long tail of large
 ones from busy five minutes, and quiet regions deliver near-empty files. The `small`
-shape is that: a synthetic trail (`policygen.synth`, 3 accounts, 6 regions, 5 days) whose
+shape is that: a synthetic trail (`policygen_synth`, 3 accounts, 6 regions, 5 days) whose
 records are re-delivered, stream by stream and in order, in files whose record counts
 follow a log-normal law (median 20 records, a tail of thousands), while 2 of the 6 regions
 keep one record in 40 in files of 1-4 records. `small-x8` holds the same records (the
@@ -54,7 +54,7 @@ _TIME = msgspec.json.Decoder(dict[str, Any])
 
 def base_spec(target: int) -> Any:
     """The synthetic trail the small shapes re-deliver (its quiet regions mostly dropped)."""
-    from policygen.synth import CorpusSpec
+    from policygen_synth import CorpusSpec
 
     share = len(BUSY_REGIONS) / (len(BUSY_REGIONS) + len(QUIET_REGIONS))
     return CorpusSpec(
@@ -151,7 +151,8 @@ def reshape(base: Path, outs: dict[str, Path], seed: int = 0) -> dict[str, dict[
 
 def ensure(corpus_root: Path, size: str) -> None:
     """Write the `small` and `small-x8` corpora of `size` under `corpus_root` once."""
-    from policygen.synth import generate_corpus, parse_size
+    from policygen.core.units import parse_size
+    from policygen_synth import generate_corpus
 
     target = parse_size(size)
     outs = {name: corpus_root / f"{name}-{size.lower()}" for name in ("small", "small-x8")}
