@@ -43,8 +43,10 @@ from policygen.sources.base import LogObject, iter_contents
 #: files (most of a real trail) is one task and one result, whatever its file count.
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_FILES = 1024
-#: Below this many stored bytes in all, the scan runs in this process.
+#: Below this many stored bytes and files in all, the scan runs in this process (and
+#: the files it looked ahead at are all it holds: a million near-empty files are not).
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+PARALLEL_MIN_FILES = 4096
 #: Environment variable that sets the default number of worker processes.
 WORKERS_ENV = "POLICYGEN_WORKERS"
 
@@ -172,16 +174,17 @@ def run(
     workers = default_workers() if workers is None else max(1, workers)
     pending = batches(contents(source, objs))
     head: list[Batch] = []
-    stored = 0
+    stored = files = 0
     if workers > 1:
         for batch in pending:
             head.append(batch)
             stored += sum(obj.size for obj, _ in batch)
-            if stored >= PARALLEL_MIN_BYTES:
+            files += len(batch)
+            if stored >= PARALLEL_MIN_BYTES or files >= PARALLEL_MIN_FILES:
                 break
     ahead = iter(head)
     with no_gc():
-        if workers > 1 and stored >= PARALLEL_MIN_BYTES:
+        if workers > 1 and (stored >= PARALLEL_MIN_BYTES or files >= PARALLEL_MIN_FILES):
             _parallel(_chain(ahead, pending), query, fold, workers, on_file)
         else:
             for batch in _chain(ahead, pending):
