@@ -60,8 +60,8 @@ def tasks_for(
             errors[at] = f"larger than {cap} bytes"
             content = None
         data.append(content)
-    tasks = FileTasks(keys, sizes, paths, data if any(d is not None for d in data) else None)
-    tasks.errors = errors
+    read = data if any(content is not None for content in data) else None
+    tasks = FileTasks(keys, sizes, paths, read, errors)
     if query.hourly:
         tasks.delivered = [delivery_of(key).delivered for key in keys]
     if query.principal is None:
