@@ -91,9 +91,9 @@ def decompress_batch(query: Any, tasks: list[Any]) -> int:
     from policygen.scan.decode import FileError
 
     size = 0
-    for task in tasks:
+    for path in tasks.paths:
         try:
-            size += sum(map(len, _texts(query, [task])))
+            size += sum(map(len, _texts(query, [path])))
         except FileError:
             continue
     return size
@@ -118,19 +118,29 @@ def case_decompress(
     query = ScanQuery(Principal.parse(role) if role else None, START, END)
     listed = pool.contents(source, source.list_objects(selection))
     tasks = [pool.file_tasks(batch, query) for batch in pool.batches(listed)]
+    files = sum(map(len, tasks))
     work = work or decompress_batch
     if workers == 1:
-        return {"bytes": sum(work(query, batch) for batch in tasks)}
+        return {"bytes": sum(work(query, batch) for batch in tasks), "files": files}
     with ProcessPoolExecutor(workers) as executor:
-        return {"bytes": sum(executor.map(work, [query] * len(tasks), tasks))}
+        return {"bytes": sum(executor.map(work, [query] * len(tasks), tasks)), "files": files}
 
 
-def _texts(query: Any, tasks: list[Any]) -> Iterator[bytes]:
-    """Each task's file, gunzipped (the ceilings run in one process, on local files)."""
+def case_list(corpus: Path) -> dict[str, Any]:
+    """Listing only: every file of the window, as a scan lists them (nothing kept)."""
+    from policygen.core.time import parse_time
+    from policygen.sources.base import Selection
+
+    selection = Selection(parse_time(START), parse_time(END))
+    return {"files": sum(1 for _ in _corpus_source(corpus).list_objects(selection))}
+
+
+def _texts(query: Any, paths: list[str]) -> Iterator[bytes]:
+    """Each local file, gunzipped (the ceilings run in one process, on local files)."""
     from policygen.scan.decode import decompress
 
-    for task in tasks:
-        with open(task.obj.path, "rb") as handle:
+    for path in paths:
+        with open(path, "rb") as handle:
             yield decompress(handle.read(), query.max_file_bytes)
 
 
@@ -142,7 +152,7 @@ def prefilter_batch(query: Any, tasks: list[Any]) -> int:
     from policygen.scan.decode import candidate_records
 
     needle, size = query.principal.arn.encode(), 0
-    for text in _texts(query, tasks):
+    for text in _texts(query, tasks.paths):
         size += len(text)
         first = stringzilla.find(text, needle)
         if first >= 0:
@@ -156,7 +166,7 @@ def decode_batch(query: Any, tasks: list[Any]) -> int:
     from policygen.scan.usage import ScanStats
 
     size = 0
-    for text in _texts(query, tasks):
+    for text in _texts(query, tasks.paths):
         size += len(text)
         try:
             decode_records(text, ScanStats())
@@ -177,7 +187,8 @@ def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[
     )
     options = ScanOptions(workers=workers, observe="passed", engine=engine, use_index=False)
     usage = collect_usage(principal, _corpus_source(corpus), selection, options)
-    return {"bytes": usage.stats.bytes_read, "calls": sum(s.count for s in usage.calls.values())}
+    calls = sum(s.count for s in usage.calls.values())
+    return {"bytes": usage.stats.bytes_read, "calls": calls, "files": usage.stats.files_listed}
 
 
 def case_all(corpus: Path, workers: int, engine: Any = None) -> dict[str, Any]:
@@ -194,7 +205,7 @@ def case_all(corpus: Path, workers: int, engine: Any = None) -> dict[str, Any]:
         engine=engine,
     )
     stats = next(iter(found.values())).stats
-    return {"bytes": stats.bytes_read, "principals": len(found)}
+    return {"bytes": stats.bytes_read, "principals": len(found), "files": stats.files_listed}
 
 
 def case_index_build(corpus: Path, workers: int, home: Path) -> dict[str, Any]:
@@ -205,7 +216,11 @@ def case_index_build(corpus: Path, workers: int, home: Path) -> dict[str, Any]:
     path.unlink(missing_ok=True)
     with UsageIndex(path) as index:
         report = index.ingest(corpus, workers=workers)
-    return {"bytes": report.stats.bytes_read, "index_bytes": path.stat().st_size}
+    return {
+        "bytes": report.stats.bytes_read,
+        "index_bytes": path.stat().st_size,
+        "files": report.files_listed,
+    }
 
 
 def case_trailscraper(corpus: Path, role: str, venv: Path) -> dict[str, Any]:
@@ -311,6 +326,8 @@ def measured_case(options: argparse.Namespace, engine: Any) -> dict[str, Any]:
         found = case_one(corpus, workers, options.role, engine)
     elif name == "all":
         found = case_all(corpus, workers, engine)
+    elif name == "list":
+        found = case_list(corpus)
     elif name == "index-build":
         found = case_index_build(corpus, workers, Path(options.home))
     elif name == "trailscraper":
@@ -639,6 +656,10 @@ def markdown(result: dict[str, Any]) -> str:
             "`benchmarks/results.json`.",
             "",
         ]
+    if "small" in result:
+        from smallfiles import markdown_lines
+
+        lines += markdown_lines(result["small"])
     return "\n".join(lines)
 
 
@@ -677,6 +698,12 @@ def spark_lines(figures: dict[str, Any], ratios: dict[str, Any]) -> list[str]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GB", help="Uncompressed corpus size (default 1GB).")
+    parser.add_argument(
+        "--shape",
+        choices=("large", "small"),
+        default="large",
+        help="large: today's ~330 KB files; small: CloudTrail's real file sizes (smallfiles.py).",
+    )
     parser.add_argument("--role", default=ROLE, help="Role of the one-principal cases.")
     parser.add_argument(
         "--quiet", default=QUIET, help="A principal of the role's account with few calls."
@@ -710,6 +737,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if options.render:
         options.doc.write_text(markdown(json.loads(options.results.read_text())))
+        return 0
+    if options.shape == "small":
+        from smallfiles import run_small
+
+        result = json.loads(options.results.read_text())
+        result["small"] = run_small(options, measure, Case)
+        options.results.write_text(json.dumps(result, indent=2) + "\n")
+        options.doc.write_text(markdown(result))
+        print(json.dumps(result["small"]["ratios"], indent=2))
         return 0
     corpus = Path(options.corpus or HERE / ".corpus" / options.size.lower())
     stats = ensure_corpus(corpus, options.size)

@@ -38,7 +38,8 @@ class Writer:
         )
 
     def add_batch(self, objs: list[LogObject], batch: BatchResult) -> None:
-        for obj, result in zip(objs, batch.files, strict=True):
+        files = batch.files
+        for at, obj in enumerate(objs):
             delivery = delivery_of(obj.key)
             account, _, region = delivery.stream.partition("/")
             self.files.append(
@@ -49,10 +50,10 @@ class Writer:
                     account,
                     region,
                     delivery.delivered,
-                    result.bytes,
-                    result.records,
-                    result.bad,
-                    result.skipped,
+                    files.bytes[at],
+                    files.records[at],
+                    files.bad[at],
+                    files.skipped.get(at),
                 )
             )
         self.scan.add_batch(objs, batch)

@@ -34,18 +34,15 @@ class Scan:
     def add_batch(self, objs: list[LogObject], batch: BatchResult) -> None:
         """Fold in one batch whose files are `objs`, dropping re-delivered duplicates."""
         counts = [call[3] for call in batch.calls]
-        stream = ""
-        for obj, result in zip(objs, batch.files, strict=True):
-            delivery = delivery_of(obj.key)
-            stream = delivery.stream
-            if not result.ids:
-                continue
-            for at in self.dedupe.duplicates(delivery, result.ids):
-                counts[result.refs[at]].count -= 1
-                batch.stats.duplicates += 1
-                batch.stats.records_matched -= 1
-        self.stats.merge(batch.stats)
-        self._merge_calls(batch, stream)
+        files, stats = batch.files, batch.stats
+        for at, start, ids in files.counted_ids():
+            for repeated in self.dedupe.duplicates(delivery_of(objs[at].key), ids):
+                counts[files.refs[start + repeated]].count -= 1
+                stats.duplicates += 1
+                stats.records_matched -= 1
+        self.stats.merge(stats)
+        # A batch is files of one stream (`pool.batches`).
+        self._merge_calls(batch, delivery_of(objs[-1].key).stream if objs else "")
 
     def _merge_calls(self, batch: BatchResult, stream: str) -> None:
         hourly = self.query.hourly

@@ -33,16 +33,20 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from typing import Any, Protocol
 
-from policygen.cloudtrail.layout import delivery_of
+from policygen.cloudtrail.layout import stream_of
+from policygen.scan.files import FileTasks, tasks_for
 from policygen.scan.query import ScanQuery
-from policygen.scan.tally import FileTask, scan_batch, task_for
+from policygen.scan.tally import scan_batch
 from policygen.sources.base import LogObject, iter_contents
 
-#: Stored (usually gzip) bytes per batch, and files per batch, at most.
+#: Stored (usually gzip) bytes per batch, and files per batch, at most: a batch of small
+#: files (most of a real trail) is one task and one result, whatever its file count.
 BATCH_BYTES = 2 * 1024 * 1024
-BATCH_FILES = 64
-#: Below this many stored bytes in all, the scan runs in this process.
+BATCH_FILES = 1024
+#: Below this many stored bytes and files in all, the scan runs in this process (and
+#: the files it looked ahead at are all it holds: a million near-empty files are not).
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+PARALLEL_MIN_FILES = 4096
 #: Environment variable that sets the default number of worker processes.
 WORKERS_ENV = "POLICYGEN_WORKERS"
 
@@ -98,7 +102,7 @@ def batches(items: Iterable[Content]) -> Iterator[Batch]:
     size, stream = 0, None
     for item in items:
         obj = item[0]
-        obj_stream = delivery_of(obj.key).stream
+        obj_stream = stream_of(obj.key)
         if batch and (
             obj_stream != stream or size + obj.size > BATCH_BYTES or len(batch) >= BATCH_FILES
         ):
@@ -142,9 +146,9 @@ def _context(query: ScanQuery) -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def file_tasks(batch: Batch, query: ScanQuery) -> list[FileTask]:
+def file_tasks(batch: Batch, query: ScanQuery) -> FileTasks:
     """The `scan_batch` tasks of a batch whose contents are read (or local)."""
-    return [task_for(obj, data, query) for obj, data in batch]
+    return tasks_for(batch, query)
 
 
 def run(
@@ -170,16 +174,17 @@ def run(
     workers = default_workers() if workers is None else max(1, workers)
     pending = batches(contents(source, objs))
     head: list[Batch] = []
-    stored = 0
+    stored = files = 0
     if workers > 1:
         for batch in pending:
             head.append(batch)
             stored += sum(obj.size for obj, _ in batch)
-            if stored >= PARALLEL_MIN_BYTES:
+            files += len(batch)
+            if stored >= PARALLEL_MIN_BYTES or files >= PARALLEL_MIN_FILES:
                 break
     ahead = iter(head)
     with no_gc():
-        if workers > 1 and stored >= PARALLEL_MIN_BYTES:
+        if workers > 1 and (stored >= PARALLEL_MIN_BYTES or files >= PARALLEL_MIN_FILES):
             _parallel(_chain(ahead, pending), query, fold, workers, on_file)
         else:
             for batch in _chain(ahead, pending):

@@ -7,14 +7,14 @@ kind, with the qualifier and resource facts of the calls that need them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import stringzilla
 
 from policygen.cloudtrail import qualifiers
-from policygen.cloudtrail.layout import LOG_NAME_RE, account_of, delivery_of
+from policygen.cloudtrail.layout import LOG_NAME_RE
 from policygen.cloudtrail.records import PARAMS_DECODER, Record, data_event
 from policygen.scan.decode import (
     FileError,
@@ -24,23 +24,9 @@ from policygen.scan.decode import (
     decompress,
     other_shapes,
 )
+from policygen.scan.files import FileResults, FileTasks
 from policygen.scan.query import FactRules, ObserveLevel, ScanQuery
 from policygen.scan.usage import CallKey, CallStats, Observed, ScanStats, outcome_of
-from policygen.sources.base import LogObject
-
-
-@dataclass(slots=True)
-class FileResult:
-    """What one file added: the eventIDs it counted and, for each, its call's position in
-    `BatchResult.calls` (so that the parent can take back a duplicate); and what the
-    usage index records about the file."""
-
-    ids: list[str] = field(default_factory=list)
-    refs: list[int] = field(default_factory=list)
-    bytes: int = 0
-    records: int = 0
-    bad: int = 0
-    skipped: str | None = None
 
 
 @dataclass(slots=True)
@@ -52,21 +38,8 @@ class BatchResult:
     """
 
     calls: list[tuple[str, CallKey, tuple[str, ...], CallStats, int | None, Observed | None]]
-    files: list[FileResult]
+    files: FileResults
     stats: ScanStats
-
-
-@dataclass(frozen=True, slots=True)
-class FileTask:
-    """One file for `scan_batch`: its bytes (None: read `obj.path`) and delivery time."""
-
-    obj: LogObject
-    data: bytes | None
-    delivered: int | None
-    error: str | None = None
-    #: the account whose folder holds the file: in an all-principals scan, only that
-    #: account's principals are counted from it, as a one-principal scan would.
-    account: str | None = None
 
 
 def _qualifier(record: Record) -> str:
@@ -96,32 +69,41 @@ class Tally:
         # qualifier -> such a list.
         self._acc: dict[tuple[Any, ...], Any] = {}
         self._accounts: dict[str, str] = {}
-        self.files: list[FileResult] = []
+        self.files = FileResults()
+        #: each counted record's entry in `_acc`, in the order of `files.ids`.
+        self._refs: list[Any] = []
 
-    def add_file(self, task: FileTask) -> None:
-        """Scan one file; failures are recorded, never raised."""
-        result = FileResult()
-        self.files.append(result)
-        stats = self.stats
-        before = (stats.records_read, stats.records_bad, stats.bytes_read)
-        result.skipped = self._scan_file(task, result)
-        if result.skipped is not None:
-            stats.skip(task.obj.key, result.skipped)
-        result.records = stats.records_read - before[0]
-        result.bad = stats.records_bad - before[1]
-        result.bytes = stats.bytes_read - before[2]
+    def add_file(self, tasks: FileTasks, at: int) -> None:
+        """Scan file `at` of `tasks`; failures are recorded, never raised."""
+        stats, files = self.stats, self.files
+        records, bad, size, ids = (
+            stats.records_read,
+            stats.records_bad,
+            stats.bytes_read,
+            len(files.ids),
+        )
+        skipped = self._scan_file(tasks, at)
+        if skipped is not None:
+            stats.skip(tasks.keys[at], skipped)
+            files.skipped[at] = skipped
+        files.records.append(stats.records_read - records)
+        files.bad.append(stats.records_bad - bad)
+        files.bytes.append(stats.bytes_read - size)
+        if len(files.ids) > ids:
+            files.counted.append((at, len(files.ids)))
 
-    def _scan_file(self, task: FileTask, result: FileResult) -> str | None:
-        """Scan one file into `result`; the reason it could not be read, or None."""
-        stats, obj = self.stats, task.obj
-        if task.error is not None:
-            return task.error
-        if obj.size > self.query.max_file_bytes:  # the cap bounds a worker's memory
+    def _scan_file(self, tasks: FileTasks, at: int) -> str | None:
+        """Scan file `at` of `tasks`; the reason it could not be read, or None."""
+        stats, key = self.stats, tasks.keys[at]
+        error = tasks.errors.get(at) if tasks.errors else None
+        if error is not None:
+            return error
+        if tasks.sizes[at] > self.query.max_file_bytes:  # the cap bounds a worker's memory
             return f"larger than {self.query.max_file_bytes} bytes"
         try:
-            data = task.data
+            data = tasks.data[at] if tasks.data is not None else None
             if data is None:
-                with open(obj.path or obj.key, "rb") as handle:
+                with open(tasks.paths[at] or key, "rb") as handle:
                     data = handle.read()
             text = decompress(data, self.query.max_file_bytes)
         except OSError as exc:
@@ -134,14 +116,16 @@ class Tally:
         try:
             records = self._records(text)
         except NotALogFile as exc:
-            if LOG_NAME_RE.search(obj.key):
+            if LOG_NAME_RE.search(key):
                 return str(exc)
             stats.ignored["not a CloudTrail log file"] += 1
             return None
         except FileError as exc:
             return str(exc)
         if records:
-            self._count(records, result, task)
+            account = tasks.accounts[at] if tasks.accounts is not None else None
+            delivered = tasks.delivered[at] if tasks.delivered is not None else None
+            self._count(records, account, delivered)
         return None
 
     def _records(self, text: bytes) -> list[Record]:
@@ -159,17 +143,16 @@ class Tally:
         except FileError as exc:
             return other_shapes(text, self.query.record_key, self.stats, exc)
 
-    def _count(self, records: list[Record], result: FileResult, task: FileTask) -> None:
+    def _count(self, records: list[Record], account: str | None, delivered: int | None) -> None:
         """Count the wanted records: select them, then count them, each in one loop (they
         run once per record, and a function call per record would cost as much as the
         work it does)."""
         stats = self.stats
-        wanted = self._select(records, task.account)
+        wanted = self._select(records, account)
         stats.records_read += len(records)
         query, acc = self.query, self._acc
         hourly, level, rules = query.hourly, query.level, query.rules
-        delivered = task.delivered if hourly else None
-        add_id, add_ref = result.ids.append, result.refs.append
+        add_id, add_ref = self.files.ids.append, self._refs.append
         for arn, record in wanted:
             source, name, when = record.eventSource, record.eventName, record.eventTime
             key: tuple[Any, ...] = (
@@ -287,8 +270,7 @@ class Tally:
                 latest[at] = _later(latest[at], leaf[4])
                 seen[at] = joined(seen[at], leaf[5])
                 position[id(leaf)] = at
-        for result in self.files:
-            result.refs = list(map(position.__getitem__, map(id, result.refs)))
+        self.files.refs = list(map(position.__getitem__, map(id, self._refs)))
         merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
         return BatchResult(merged, self.files, self.stats)
 
@@ -331,21 +313,9 @@ def joined(mine: Observed | None, other: Observed | None) -> Observed | None:
     return mine
 
 
-def scan_batch(query: ScanQuery, tasks: list[FileTask]) -> BatchResult:
+def scan_batch(query: ScanQuery, tasks: FileTasks) -> BatchResult:
     """Scan some files (in a worker process or in this one) into one compact result."""
     tally = Tally(query)
-    for task in tasks:
-        tally.add_file(task)
+    for at in range(len(tasks)):
+        tally.add_file(tasks, at)
     return tally.result()
-
-
-def task_for(obj: LogObject, data: bytes | OSError | None, query: ScanQuery) -> FileTask:
-    """A task for `scan_batch`: the file's bytes, None for a local file the worker opens
-    itself, or the error that made it unreadable."""
-    delivered = delivery_of(obj.key).delivered
-    account = account_of(obj.key) if query.principal is None else None
-    if isinstance(data, OSError):
-        return FileTask(obj, None, delivered, f"unreadable: {data.strerror or data}", account)
-    if obj.size > query.max_file_bytes:  # not sent to a worker; reported there
-        return FileTask(obj, None, delivered, f"larger than {query.max_file_bytes} bytes", account)
-    return FileTask(obj, data, delivered, account=account)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from policygen.cloudtrail.layout import LOG_NAME_RE, parse_delivery
+from policygen.cloudtrail.layout import LOG_NAME_RE
 
 DEFAULT_MARGIN = timedelta(hours=1)
 _PRUNE_LOCK = threading.Lock()
@@ -56,10 +56,6 @@ class Selection:
 
     def last_day(self) -> date:
         return (self.end + self.margin).astimezone(UTC).date()
-
-    def wants_delivery(self, delivered: datetime) -> bool:
-        """A file delivered at `delivered` can hold events of the window."""
-        return self.start.replace(second=0, microsecond=0) <= delivered <= self.end + self.margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,21 +119,37 @@ def iter_contents(source: TrailSource, objects: Iterable[LogObject]) -> Contents
         yield obj, data
 
 
-def wants_file(name: str, selection: Selection, layout: bool = True) -> bool:
-    """Whether a file of that name can hold wanted events. In the layout (`layout`) only
-    `.json[.gz]` files are logs, and a CloudTrail file name prunes by account; anywhere,
-    it prunes by region and delivery time. Prunes are counted in `selection.pruned`."""
-    if name.startswith(".") or "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+class FileFilter:
+    """Which file names a selection wants. In the layout (`layout`) only `.json[.gz]` files
+    are logs, and a CloudTrail file name prunes by account; anywhere, it prunes by region
+    and delivery time. Prunes are counted in `selection.pruned`.
+
+    Asked about every file listed (millions in a year of an organization's trail), so it
+    is built once per listing and compares a name's delivery time as the name writes it
+    (`20260105T1005Z`): from the window's first minute to `margin` after its end.
+    """
+
+    __slots__ = ("first", "last", "selection")
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
+        first = selection.start.astimezone(UTC).replace(second=0, microsecond=0)
+        last = (selection.end + selection.margin).astimezone(UTC)
+        self.first, self.last = f"{first:%Y%m%dT%H%MZ}", f"{last:%Y%m%dT%H%MZ}"
+
+    def __call__(self, name: str, layout: bool = True) -> bool:
+        if name.startswith(".") or "CloudTrail-Digest" in name or "CloudTrail-Insight" in name:
+            return False
+        match = LOG_NAME_RE.search(name)
+        if match is None:
+            return not layout or name.endswith((".json", ".json.gz"))
+        selection = self.selection
+        if layout and not selection.wants_account(match["account"]):
+            selection.prune(f"files of account {match['account']}")
+        elif not selection.wants_region(match["region"]):
+            selection.prune("files of other regions")
+        elif not self.first <= match["ts"] <= self.last:
+            selection.prune("files delivered outside the window")
+        else:
+            return True
         return False
-    match = LOG_NAME_RE.search(name)
-    if match is None:
-        return not layout or name.endswith((".json", ".json.gz"))
-    if layout and not selection.wants_account(match["account"]):
-        selection.prune(f"files of account {match['account']}")
-    elif not selection.wants_region(match["region"]):
-        selection.prune("files of other regions")
-    elif not selection.wants_delivery(parse_delivery(match["ts"])):
-        selection.prune("files delivered outside the window")
-    else:
-        return True
-    return False

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from policygen.cloudtrail.layout import ACCOUNT_RE, SKIPPED_FOLDERS
-from policygen.sources.base import LogObject, Selection, wants_file
+from policygen.sources.base import FileFilter, LogObject, Selection
 
 
 @dataclass(slots=True)
@@ -75,6 +75,38 @@ def _root_state(root: str) -> _Walk:
     return _Walk()
 
 
+@dataclass(slots=True)
+class _Folder:
+    """A folder being walked: its entries in name order, read through its open descriptor."""
+
+    path: str
+    state: _Walk
+    entries: Iterator[os.DirEntry[str]]
+    fd: int | None
+
+    @classmethod
+    def open(cls, path: str, state: _Walk) -> _Folder:
+        """The folder's entries, none if it cannot be read (the walk goes on)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return cls(path, state, iter(()), None)
+        try:
+            with os.scandir(fd) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            entries = []
+        return cls(path, state, iter(entries), fd)
+
+    def child_path(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 @dataclass(frozen=True, slots=True)
 class LocalFolder:
     """Log files under a local folder, in the CloudTrail S3 layout or any other."""
@@ -88,21 +120,35 @@ class LocalFolder:
             return
         if not self.root.is_dir():
             raise FileNotFoundError(f"no such folder: {self.root}")
-        root = os.path.abspath(self.root)
-        yield from self._walk(str(self.root), _root_state(root), selection)
+        yield from self._walk(str(self.root), _root_state(os.path.abspath(self.root)), selection)
 
-    def _walk(self, folder: str, state: _Walk, selection: Selection) -> Iterator[LogObject]:
+    def _walk(self, root: str, state: _Walk, selection: Selection) -> Iterator[LogObject]:
+        """Depth first, in name order, one folder's entries in memory per level: lazy
+        however many files there are (a year of an organization's trail is millions).
+
+        One generator for the whole tree (not one per folder level for every file to
+        pass through), and sizes read relative to the open folder (`fstatat`), not by
+        resolving each file's whole path again."""
+        wanted, follow = FileFilter(selection), self.follow_symlinks
+        stack = [_Folder.open(root, state)]
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=self.follow_symlinks):
-                child = _child_state(state, entry.path, selection)
-                if child is not None:
-                    yield from self._walk(entry.path, child, selection)
-            elif entry.is_file() and wants_file(entry.name, selection, state.account is not None):
-                yield LogObject(entry.path, entry.stat().st_size, entry.path)
+            while stack:
+                folder = stack[-1]
+                for entry in folder.entries:
+                    if entry.is_dir(follow_symlinks=follow):
+                        path = folder.child_path(entry.name)
+                        child = _child_state(folder.state, path, selection)
+                        if child is not None:
+                            stack.append(_Folder.open(path, child))
+                            break
+                    elif entry.is_file() and wanted(entry.name, folder.state.account is not None):
+                        path = folder.child_path(entry.name)
+                        yield LogObject(path, entry.stat().st_size, path)
+                else:
+                    stack.pop().close()
+        finally:  # the caller stopped early: close the folders still open
+            for folder in stack:
+                folder.close()
 
     def read(self, obj: LogObject) -> bytes:
         with open(obj.key, "rb") as handle:

@@ -2,7 +2,7 @@
 
 Listing follows the CloudTrail layout (cloudtrail-format.md §1.3): one `ListObjectsV2`
 per account, region and delivery day (`[prefix/]AWSLogs/[<org-id>/]<account>/CloudTrail/
-<region>/YYYY/MM/DD/`), names filtered with the same `wants_file` as local folders. Regions
+<region>/YYYY/MM/DD/`), names filtered with the same `FileFilter` as local folders. Regions
 are discovered with one delimiter listing when a job reads all of them; an unknown layout
 (account or organization trail) with one more. A bucket is never listed whole.
 
@@ -31,7 +31,7 @@ from policygen.cloudtrail.layout import ACCOUNT_RE, ORG_RE
 from policygen.core import aws
 from policygen.core.aws import AwsAccess
 from policygen.core.failures import JobFailure
-from policygen.sources.base import LogObject, Selection, wants_file
+from policygen.sources.base import FileFilter, LogObject, Selection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -264,7 +264,7 @@ class S3Trail:
 
     def _list(self, folder: str, first: str, last: str, selection: Selection) -> list[LogObject]:
         """The wanted files of one listing (`first`, `last`: its day range, if any)."""
-        found = []
+        found, wanted = [], FileFilter(selection)
         for item in self._keys(folder, f"{folder}{first}" if first else ""):
             key = item["Key"]
             if last:
@@ -273,7 +273,7 @@ class S3Trail:
                     break  # keys come in order: every later one is later still
                 if not DAY_PATH_RE.fullmatch(day):
                     continue
-            if wants_file(key.rpartition("/")[2], selection):
+            if wanted(key.rpartition("/")[2]):
                 found.append(LogObject(f"{SCHEME}{self.bucket}/{key}", item["Size"]))
         return found
 
