@@ -32,6 +32,7 @@ from policygen.observe import ObserveLevel
 from policygen.paths import index_path
 from policygen.policy import RenderOptions
 from policygen.resources import DEFAULT_MAX_ARNS
+from policygen.rightsizing import PermissionSetResult, permission_sets_of
 from policygen.scanner import ProgressCallback
 from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, TrailSource
 from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
@@ -375,14 +376,18 @@ def run_scan(
     return result
 
 
-def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
-    """Generate for every principal from the shared scan options, in one scan."""
+def run_all(
+    scan: dict[str, Any], observe: ObserveLevel
+) -> tuple[list[GenerationResult], list[PermissionSetResult]]:
+    """Generate for every principal, and every IAM Identity Center permission set whose
+    roles are among them, from the shared scan options, in one scan."""
     show_progress, engine = read_settings(scan)
     with user_errors():
         source, _ = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
         job, counting, options = plan(source, scan, engine, observe, on_file)
-        return job.generate_all(counting, options)
+        found = options.scan(job.source, job.selection(None), None)
+        return job.results(found, counting), permission_sets_of(job, found, counting)
 
 
 def choose_render_options(
@@ -425,6 +430,16 @@ def choose_render_options(
         )
 
 
+FORMAT_OPTION = click.option(
+    "--format",
+    "form",
+    type=click.Choice(["api", "policy", "terraform", "cloudformation"]),
+    help="api: GetGeneratedPolicy's result (the default when stdout is not a terminal); "
+    "policy: the document(s); terraform; cloudformation (YAML). On a terminal the default "
+    "is the policy, pretty, and a summary.",
+)
+
+
 @cli.command()
 @scan_options
 @click.option(
@@ -437,6 +452,13 @@ def choose_render_options(
     type=click.Path(path_type=Path, file_okay=False),
     help="With --all-principals: the folder for the result files.",
 )
+@click.option(
+    "--permission-set",
+    metavar="NAME",
+    help="One policy for an IAM Identity Center permission set, from its roles in every "
+    "account in the logs (an organization trail).",
+)
+@FORMAT_OPTION
 @click.option(
     "--resources",
     type=click.Choice(["star", "placeholders", "observed"]),
@@ -472,6 +494,8 @@ def choose_render_options(
 def generate(
     all_principals: bool,
     out: Path | None,
+    permission_set: str | None,
+    form: str | None,
     resources: str | None,
     resource_placeholders: bool,
     service_level_template: bool,
@@ -488,8 +512,11 @@ def generate(
     ever denied, inferred PassRole, dependent actions, unmapped calls, skipped files, and
     per action the calls that caused it.
     """
-    if all_principals == (scan["principal"] is not None):
-        raise InputError("give either --principal or --all-principals")
+    chosen = [all_principals, scan["principal"] is not None, permission_set is not None]
+    if sum(chosen) != 1:
+        raise InputError("give one of --principal, --permission-set and --all-principals")
+    if form is not None and all_principals:
+        raise InputError("--format goes with --principal or --permission-set")
     if all_principals and out is None:
         raise InputError("--all-principals needs --out DIR")
     if out is not None and not all_principals:
@@ -503,13 +530,19 @@ def generate(
         aws_compatible=aws_compatible,
         max_arns=max_arns,
     )
+    from policygen.cli_rightsize import emit_generated, emit_permission_set, run_permission_sets
+
     if out is not None:
-        write_all(run_all(scan, observe_level(options)), out, options)
+        write_all(*run_all(scan, observe_level(options)), out, options)
+        return
+    if permission_set is not None:
+        found = run_permission_sets(scan, observe_level(options), permission_set)
+        if not found:
+            raise InputError(f"no role of permission set {permission_set} in the logs' window")
+        emit_permission_set(found[0], options, form)
         return
     result = run_scan(scan, service_level=service_level_template, observe=observe_level(options))
-    click.echo(json.dumps(result_document(result, options), indent=2))
-    for line in summary_lines(result):
-        click.echo(line, err=True)
+    emit_generated(result, options, form)
     if service_level_template:
         click.echo(template_line(result), err=True)
 
@@ -533,8 +566,14 @@ def result_file_name(principal_arn: str) -> str:
     return f"{readable}-{digest}.json"
 
 
-def write_all(results: list[GenerationResult], out: Path, options: RenderOptions) -> None:
-    """One result file per principal (as `generate` prints it) and `index.json`."""
+def write_all(
+    results: list[GenerationResult],
+    sets: list[PermissionSetResult],
+    out: Path,
+    options: RenderOptions,
+) -> None:
+    """One result file per principal (as `generate` prints it), one per permission set
+    (as `generate --permission-set` prints it) and `index.json`."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -552,7 +591,13 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
                 "isComplete": document["properties"]["isComplete"],
             }
         )
-    (out / INDEX_FILE).write_text(json.dumps({"principals": listing}, indent=2) + "\n")
+    set_listing = []
+    for found in sets:
+        name = result_file_name(f"permission-set:{found.name}")
+        (out / name).write_text(json.dumps(found.to_dict(options), indent=2) + "\n")
+        set_listing.append({"permissionSet": found.name, "file": name, "roles": found.roles})
+    index = {"principals": listing, "permissionSets": set_listing}
+    (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     for line in scan_lines(results[0].analysis.stats if results else ScanStats()):
         click.echo(line, err=True)
     for result, entry in zip(results, listing, strict=True):
@@ -561,6 +606,12 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
         )
         for line in analysis_lines(result):
             click.echo(f"  {line}", err=True)
+    for entry in set_listing:
+        click.echo(
+            f"permission set {entry['permissionSet']}: {len(entry['roles'])} roles -> "
+            f"{entry['file']}",
+            err=True,
+        )
     click.echo(f"{len(results)} principals written to {out}", err=True)
 
 
@@ -761,3 +812,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"policygen: error: {message}", err=True)
         code = exc.exit_code
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# Registers `policygen diff` (moves into the cli package with the restructure).
+import policygen.cli_rightsize  # noqa: E402, F401

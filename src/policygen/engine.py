@@ -352,17 +352,25 @@ class Job:
 
     def generate_all(self, options: AnalysisOptions, scan: ScanOptions) -> list[GenerationResult]:
         """One generation per principal in the logs, from a single scan, by principal ARN."""
-        found = scan.scan(self.source, self.selection(None), None)
+        return self.results(scan.scan(self.source, self.selection(None), None), options)
+
+    def results(self, found: dict[str, Usage], options: AnalysisOptions) -> list[GenerationResult]:
+        """One result per principal of an all-principals scan, by principal ARN."""
         return [self.result(Principal.parse(arn), found[arn], options) for arn in sorted(found)]
 
     def result(
         self, principal: Principal, usage: Usage, options: AnalysisOptions
     ) -> GenerationResult:
         """The generation result for one principal's usage."""
-        trail = TrailProperties(
-            self.trail_arn or self.source.describe(),
-            tuple(sorted(self.regions or ())),
-            self.regions is None,
-        )
         analysis = analyse(usage, options)
-        return GenerationResult(principal, analysis, self.start, self.end, [trail])
+        return GenerationResult(principal, analysis, self.start, self.end, self.trails())
+
+    def trails(self) -> list[TrailProperties]:
+        """The trail as a result echoes it."""
+        return [
+            TrailProperties(
+                self.trail_arn or self.source.describe(),
+                tuple(sorted(self.regions or ())),
+                self.regions is None,
+            )
+        ]

@@ -1,0 +1,1 @@
+"""IAM knowledge: the action catalogue, what calls need, and what identities are granted."""
