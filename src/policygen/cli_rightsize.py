@@ -246,8 +246,12 @@ def show_diff(found: Diff) -> None:
             name, entry["kind"], str(entry["grants"]), str(len(entry["used"])), entry["action"]
         )
     console.print(policies)
-    for action, caveats in data["conditions"].items():
-        console.print(f"{action} is granted with conditions: {json.dumps(caveats)}", markup=False)
+    for action, caveats in data["restrictedGrants"].items():
+        console.print(
+            f"{action} is granted only on some resources or under conditions (kept as they "
+            f"are): {json.dumps(caveats)}",
+            markup=False,
+        )
     for note in data["notes"]:
         console.print(f"note: {note}", markup=False)
     console.print(

@@ -270,7 +270,7 @@ class RightSizing:
             "servicesGrantedNeverUsed": unused,
             "usedNotGranted": self.used_not_granted(),
             "deniedOnly": [a for a in used if self.used[a]],
-            "conditions": {a: self.grants.caveats(a) for a in used if self.grants.caveats(a)},
+            "restrictedGrants": {a: self.grants.caveats(a) for a in used if self.grants.caveats(a)},
             "permissionsBoundary": None
             if boundary is None
             else {"arn": boundary.arn, "grantedOutsideBoundary": len(self.outside_boundary())},
