@@ -18,8 +18,10 @@ from parliament import analyze_policy_string
 TERRAFORM = shutil.which("terraform")
 #: parliament findings that are expected: `Resource: "*"` is AWS's own default output.
 ACCEPTED_FINDINGS = {"RESOURCE_STAR"}
-#: AWS's ARN template placeholders (`${Region}`, `${Account}`), not IAM policy variables.
-PLACEHOLDER = re.compile(r"\$\{[A-Z][A-Za-z]*\}")
+#: AWS's ARN template placeholders (`${Region}`, `${Account}`) and IAM policy variables
+#: (`${aws:PrincipalAccount}`): parliament and cfn-lint check an ARN's account and region
+#: fields as literal values.
+PLACEHOLDER = re.compile(r"\$\{(?:[A-Z][A-Za-z]*|aws:[A-Za-z]+)\}")
 
 
 def terraform_documents(text: str, workdir: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -79,8 +81,8 @@ def cloudformation_template(text: str, path: Path) -> dict[str, Any]:
 
 
 def _accepted(finding: Any) -> bool:
-    """RESOURCE_STAR, and INVALID_ARN for an ARN template with AWS's placeholders
-    (`${Region}`, `${Account}`: a template to fill in, as AWS writes it, not yet a policy)."""
+    """RESOURCE_STAR, and INVALID_ARN for an ARN with a placeholder or policy variable in a
+    field parliament expects literal (see PLACEHOLDER)."""
     if finding.issue in ACCEPTED_FINDINGS:
         return True
     arn = finding.location.get("string", "") if isinstance(finding.location, dict) else ""
