@@ -33,6 +33,7 @@ from rightsizeworld import (
     create_principals,
     write_calls,
 )
+from serverprocess import TRAIL, ServerProcess, start
 
 WINDOW = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
 #: The calls of `write_calls`, as IAM actions (from the Service Authorization Reference).
@@ -475,3 +476,28 @@ def test_trimmed_policies_as_terraform_and_cloudformation(
     assert json.loads(diff_format(world, principal, "policy")) == (
         expected[0] if len(expected) == 1 else expected
     )
+
+
+# --- the server's "policygen" section --------------------------------------------------
+
+
+def test_server_answers_the_same_right_sizing_when_asked(
+    moto: MotoServer, world: dict[str, Path], tmp_path: Path
+) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        "--trail", f"{TRAIL}={world['logs']}", "--access-role-mode", "ambient",
+        env=moto.env(),
+    )  # fmt: skip
+    try:
+        job_id = start(server.client(), ROLE_ARN)
+        server.final(job_id)
+        plain = server.request("GET", f"/policy/generation/{job_id}").json()
+        assert "rightsize" not in plain["policygen"]
+        asked = server.request("GET", f"/policy/generation/{job_id}?rightsize=true").json()
+    finally:
+        server.kill()
+    answer = asked["policygen"]["rightsize"]
+    assert comparable(answer) == expected_role()
+    cli = diff_json(moto, world, ROLE_ARN)
+    assert answer == {k: v for k, v in cli.items() if k in answer}
