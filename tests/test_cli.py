@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policygen.cli import INDEX_FILE, result_file_name
+from policygen.cli.output import INDEX_FILE, result_file_name
 from policygen.synth import Manifest
 
 from logfactory import ROLE_ARN, record, write_log
@@ -59,7 +59,7 @@ def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["generate", "--logs", "."], "give either --principal or --all-principals"),
+        (["generate", "--logs", "."], "give one of --principal, --permission-set and --all-principals"),
         (["generate", "--all-principals", "--logs", "."], "--all-principals needs --out"),
         (["generate", "--principal", ROLE_ARN, "--logs", ".", "--out", "x"], "--out goes with"),
         (["index", "--logs", "/no/such/dir"], "no such folder"),

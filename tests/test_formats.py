@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from policygen.formats import Target, terraform
+from policygen.policy.formats import Target, terraform
 
 from formatcheck import cloudformation_template, lint, terraform_documents
 from logfactory import ROLE_ARN, record, write_log

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from policygen.iam.grants import Grants, PolicyError, expand, parse_policy
-from policygen.rightsize import size, split_document, trim_document
+from policygen.policy.rightsize import size, split_document, trim_document
 
 
 def grants_of(*statements: dict) -> Grants:

@@ -1,8 +1,9 @@
 """Library entry points beyond one generation: right-sizing a principal, and one policy
 per IAM Identity Center permission set.
 
-Built on the generation pipeline (`engine`): the CLI and the server call these, so they
-cannot disagree. Pipeline layer (beside `policygen.pipeline` after the restructure).
+Built on the generation pipeline: the CLI calls these, so it cannot disagree with the
+library. A layer of its own, between `policygen.pipeline` (which it uses) and the
+server and CLI (which use it).
 """
 
 from __future__ import annotations
@@ -13,24 +14,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from policygen.analysis import Analysis, AnalysisOptions, analyse
-from policygen.arns import Principal
-from policygen.aws import AwsAccess
-from policygen.engine import (
+from policygen.core.arns import Principal
+from policygen.core.aws import AwsAccess
+from policygen.core.time import format_time
+from policygen.iam import permsets
+from policygen.iam.analysis import Analysis, AnalysisOptions, analyse
+from policygen.iam.current import current_permissions
+from policygen.pipeline import (
+    GenerateOptions,
     GenerationResult,
     Job,
     ScanOptions,
-    TimeLike,
     TrailProperties,
     generate_policy,
     render,
 )
-from policygen.iam import permsets
-from policygen.iam.current import current_permissions
-from policygen.policy import RenderOptions
-from policygen.rightsize import RightSizing, right_size
-from policygen.sources import TrailSource
-from policygen.timeutil import format_time
+from policygen.policy.render import RenderOptions
+from policygen.policy.rightsize import RightSizing, right_size
+from policygen.sources.open import Location
 
 
 def window(start: datetime, end: datetime) -> dict[str, str]:
@@ -59,7 +60,7 @@ class Diff:
 
 def diff_principal(
     principal_arn: str,
-    logs: str | Path | TrailSource,
+    logs: Location,
     *,
     authorization_details: str | Path | None = None,
     access: AwsAccess | None = None,
@@ -70,7 +71,7 @@ def diff_principal(
     Its policies come from `authorization_details` (the JSON of
     `aws iam get-account-authorization-details`) when given, else from IAM with `access`
     (ambient credentials by default); they are read before the logs, so a missing
-    principal or a refusal fails fast. `generate` are `generate_policy`'s keywords.
+    principal or a refusal fails fast. `generate` are `GenerateOptions`'s keywords.
     ValueError for bad input, JobFailure when AWS refuses.
     """
     principal = Principal.parse(principal_arn)
@@ -155,19 +156,14 @@ def permission_sets_of(
 
 
 def generate_permission_set(
-    name: str,
-    logs: str | Path | TrailSource,
-    *,
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    **flags: Any,
+    name: str, logs: Location, options: GenerateOptions | None = None, **flags: Any
 ) -> PermissionSetResult:
     """The policy of permission set `name` from every account in the logs (an
-    organization trail); ValueError when no role of it made a call in the window."""
-    from policygen.sources import DEFAULT_MARGIN
-
-    job = Job.of(logs, start, end, flags.pop("regions", None), DEFAULT_MARGIN, None)
-    results = permission_set_results(job, AnalysisOptions(), ScanOptions(**flags), name)
+    organization trail), as `options` (or `GenerateOptions`'s keyword `flags`) say;
+    ValueError when no role of it made a call in the window."""
+    options = options or GenerateOptions(**flags)
+    job = options.job(logs)
+    results = permission_set_results(job, options.analysis(), options.scan(), name)
     if not results:
         raise ValueError(f"no role of permission set {name} made a call in the window")
     return results[0]

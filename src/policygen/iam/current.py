@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from policygen.arns import Principal
-from policygen.aws import AwsAccess, aws_errors, client, failure
+from policygen.core.arns import Principal
+from policygen.core.aws import AwsAccess, aws_errors, client, failure
 from policygen.iam.grants import Grants, PolicyError, load_document, parse_policy
 
 PolicyKind = Literal["inline", "managed", "aws-managed"]

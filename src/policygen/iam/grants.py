@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-from policygen import catalogue
+from policygen.iam import catalogue
 
 #: The elements IAM allows in an identity-based policy statement.
 STATEMENT_KEYS = frozenset(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from policygen.usage import ScanStats, Usage
+from policygen.scan.usage import ScanStats, Usage
 
 SSO_ROLE_RE = re.compile(
     r"arn:[^:]+:iam::(?P<account>\d{12}):role/aws-reserved/sso\.amazonaws\.com/"
