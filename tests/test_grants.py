@@ -21,7 +21,9 @@ def test_wildcards_match_without_case_and_unknown_actions_are_reported() -> None
     assert expand("s3:getobject") == {"s3:GetObject"}
     assert expand("sts:GetCaller?dentity") == {"sts:GetCallerIdentity"}
     assert expand("SQS:send*") == {"sqs:SendMessage"}
-    assert {"ec2:DescribeInstances", "ec2:DescribeInstanceStatus"} <= expand("EC2:describeinstance*")
+    assert {"ec2:DescribeInstances", "ec2:DescribeInstanceStatus"} <= expand(
+        "EC2:describeinstance*"
+    )
     assert expand("s3:NoSuchAction") == frozenset()
     grants = grants_of({"Effect": "Allow", "Action": ["s3:NoSuchAction"], "Resource": "*"})
     assert grants.unknown_patterns == {"s3:NoSuchAction"}
