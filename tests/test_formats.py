@@ -15,17 +15,12 @@ import pytest
 
 from policygen.policy.formats import Target, terraform
 
+from clihelp import policygen
 from formatcheck import cloudformation_template, lint, terraform_documents
 from logfactory import ROLE_ARN, record, write_log
 
 WINDOW = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
 BUCKET_CALL = {"requestParameters": {"bucketName": "reports", "key": "2026/q1.csv"}}
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policygen", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def trail(logs: Path) -> Path:
 
 
 def generate(trail: Path, *args: str) -> str:
-    done = run("generate", "--principal", ROLE_ARN, "--logs", str(trail), *WINDOW, *args)
+    done = policygen("generate", "--principal", ROLE_ARN, "--logs", str(trail), *WINDOW, *args)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return done.stdout
@@ -120,7 +115,7 @@ def test_terminal_shows_the_policy_not_the_api_blob(trail: Path) -> None:
 
 
 def test_format_is_refused_with_all_principals(trail: Path, tmp_path: Path) -> None:
-    done = run(
+    done = policygen(
         "generate",
         "--all-principals",
         "--out",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clihelp import policygen
 from formatcheck import cloudformation_template, lint, terraform_documents
 from logfactory import ACCOUNT, OTHER_ACCOUNT, record, write_log
 
@@ -24,12 +24,6 @@ ADMIN = f"arn:aws:iam::{ACCOUNT}:{SSO}/AWSReservedSSO_Admin_aaaaaaaaaaaaaaaa"
 PLAIN = f"arn:aws:iam::{ACCOUNT}:role/app/deployer"
 ORDERS = {"requestParameters": {"tableName": "orders"}}
 ORG = "o-abc123def4"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policygen", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture
@@ -55,7 +49,9 @@ def org_trail(logs: Path) -> Path:
 
 
 def permission_set(trail: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run("generate", "--permission-set", "DataEng", "--logs", str(trail), *WINDOW, *args)
+    return policygen(
+        "generate", "--permission-set", "DataEng", "--logs", str(trail), *WINDOW, *args
+    )
 
 
 def test_one_policy_for_the_roles_of_every_account(org_trail: Path) -> None:
@@ -118,7 +114,9 @@ def test_permission_set_as_terraform_and_cloudformation(org_trail: Path, tmp_pat
 
 def test_all_principals_writes_one_file_per_permission_set(org_trail: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = run("generate", "--all-principals", "--out", str(out), "--logs", str(org_trail), *WINDOW)
+    done = policygen(
+        "generate", "--all-principals", "--out", str(out), "--logs", str(org_trail), *WINDOW
+    )
     assert done.returncode == 0, done.stderr
     index = json.loads((out / "index.json").read_text())
     assert sorted(p["principalArn"] for p in index["principals"]) == sorted(
@@ -133,7 +131,7 @@ def test_all_principals_writes_one_file_per_permission_set(org_trail: Path, tmp_
 
 
 def test_unknown_permission_set_is_one_line(org_trail: Path) -> None:
-    done = run("generate", "--permission-set", "Nobody", "--logs", str(org_trail), *WINDOW)
+    done = policygen("generate", "--permission-set", "Nobody", "--logs", str(org_trail), *WINDOW)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "policygen: error: no role of permission set Nobody in the logs' window"

