@@ -131,7 +131,9 @@ def _policy_details(details: Mapping[str, Any], arn: str, source: str) -> tuple[
     )
 
 
-def _managed(details: Mapping[str, Any], attached: Any, source: str, group: str | None):
+def _managed(
+    details: Mapping[str, Any], attached: Mapping[str, str], source: str, group: str | None
+) -> HeldPolicy:
     arn = attached["PolicyArn"]
     document, version = _policy_details(details, arn, source)
     kind: PolicyKind = "aws-managed" if ":iam::aws:policy/" in arn else "managed"
@@ -139,7 +141,11 @@ def _managed(details: Mapping[str, Any], attached: Any, source: str, group: str 
 
 
 def _policies_of(
-    details: Mapping[str, Any], entry: Mapping[str, Any], kind: str, source: str, group=None
+    details: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    kind: str,
+    source: str,
+    group: str | None = None,
 ) -> list[HeldPolicy]:
     held = [
         HeldPolicy(p["PolicyName"], "inline", load_document(p["PolicyDocument"]), group=group)
