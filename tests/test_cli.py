@@ -59,7 +59,10 @@ def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["generate", "--logs", "."], "give either --principal or --all-principals"),
+        (
+            ["generate", "--logs", "."],
+            "give one of --principal, --permission-set and --all-principals",
+        ),
         (["generate", "--all-principals", "--logs", "."], "--all-principals needs --out"),
         (["generate", "--principal", ROLE_ARN, "--logs", ".", "--out", "x"], "--out goes with"),
         (["index", "--logs", "/no/such/dir"], "no such folder"),

@@ -6,12 +6,14 @@ The public API is small:
 >>> result = generate_policy("arn:aws:iam::111122223333:role/app", "logs/", start="2026-01-01")
 >>> result.policies(placeholders=True)          # AWS-format policy documents
 >>> result.to_api()                             # GetGeneratedPolicy's generatedPolicyResult
+>>> diff_principal(arn, "logs/").to_dict()      # what it holds vs used, trimmed policies
 """
 
 from policygen.core.arns import Principal
 from policygen.iam.analysis import Analysis, AnalysisOptions, analyse
 from policygen.pipeline import GenerationResult, generate_policy
 from policygen.policy.render import RenderOptions, render_policies
+from policygen.rightsizing import diff_principal, generate_permission_set
 from policygen.scan.usage import Usage
 from policygen.sources.base import Selection, TrailSource
 from policygen.sources.local import LocalFolder
@@ -27,6 +29,8 @@ __all__ = [
     "TrailSource",
     "Usage",
     "analyse",
+    "diff_principal",
+    "generate_permission_set",
     "generate_policy",
     "render_policies",
 ]

@@ -357,14 +357,22 @@ class Job:
     def generate_all(self, options: AnalysisOptions, scan: ScanOptions) -> list[GenerationResult]:
         """One generation per principal in the logs, from a single scan, by principal ARN."""
         selection = self.selection(None)
-        found = scan.scan(self.source, selection, None)
+        return self.results(scan.scan(self.source, selection, None), options, selection)
+
+    def results(
+        self, found: dict[str, Usage], options: AnalysisOptions, selection: Selection | None = None
+    ) -> list[GenerationResult]:
+        """One result per principal of an all-principals scan (of `selection`, whose prunes
+        each result reports), by principal ARN; callers whose ARN is no IAM ARN (hand-edited
+        logs: `arn:aws:sts::1:user/x` as an IAM user) are counted and left out."""
         results = []
         for arn in sorted(found):
             usage = found[arn]
-            usage.stats.pruned = Counter(selection.pruned)  # one stats object for all
+            if selection is not None:
+                usage.stats.pruned = Counter(selection.pruned)  # one stats object for all
             try:
                 principal = Principal.parse(arn)
-            except ValueError:  # hand-edited logs: `arn:aws:sts::1:user/x` as an IAM user
+            except ValueError:
                 calls = sum(stats.count for stats in usage.calls.values())
                 usage.stats.ignored["calls by a caller whose ARN is not an IAM ARN"] += calls
                 continue
@@ -375,10 +383,15 @@ class Job:
         self, principal: Principal, usage: Usage, options: AnalysisOptions
     ) -> GenerationResult:
         """The generation result for one principal's usage."""
-        trail = TrailProperties(
-            self.trail_arn or self.source.describe(),
-            tuple(sorted(self.regions or ())),
-            self.regions is None,
-        )
         analysis = analyse(usage, options)
-        return GenerationResult(principal, analysis, self.start, self.end, [trail])
+        return GenerationResult(principal, analysis, self.start, self.end, self.trails())
+
+    def trails(self) -> list[TrailProperties]:
+        """The trail as a result echoes it."""
+        return [
+            TrailProperties(
+                self.trail_arn or self.source.describe(),
+                tuple(sorted(self.regions or ())),
+                self.regions is None,
+            )
+        ]

@@ -3,7 +3,6 @@ policy, and the calls behind each of its actions."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,11 @@ import click
 import cloup
 
 from policygen.cli.errors import InputError, user_errors
-from policygen.cli.options import CALLS, LOGS, SCANNING, open_logs, read_settings
+from policygen.cli.options import CALLS, FORMAT, LOGS, SCANNING, open_logs, read_settings
 from policygen.cli.output import (
+    emit_generated,
+    emit_permission_set,
     progress_bar,
-    result_document,
     summary_lines,
     template_line,
     write_all,
@@ -24,6 +24,7 @@ from policygen.iam.resources import DEFAULT_MAX_ARNS
 from policygen.pipeline import GenerationResult, Job, ScanOptions
 from policygen.policy.explain import explain_json, explain_table
 from policygen.policy.render import RenderOptions
+from policygen.rightsizing import PermissionSetResult, permission_sets_of
 from policygen.scan.pool import Engine
 from policygen.scan.query import ObserveLevel, ProgressCallback
 from policygen.sources.base import DEFAULT_MARGIN, TrailSource
@@ -82,14 +83,21 @@ def run_scan(
     return result
 
 
-def run_all(scan: dict[str, Any], observe: ObserveLevel) -> list[GenerationResult]:
-    """Generate for every principal from the shared scan options, in one scan."""
+def run_all(
+    scan: dict[str, Any], observe: ObserveLevel, permission_set: str | None = None
+) -> tuple[list[GenerationResult], list[PermissionSetResult]]:
+    """Generate for every principal, and every IAM Identity Center permission set whose
+    roles are among them (only `permission_set`, and no principal, when given), from the
+    shared scan options, in one scan."""
     show_progress, engine = read_settings(scan)
     with user_errors():
         source, _ = open_logs(scan["logs"], scan["trail_arn"], scan["access_role"])
     with user_errors(), progress_bar(show_progress) as on_file:
         job, counting, options = plan(source, scan, engine, observe, on_file)
-        return job.generate_all(counting, options)
+        selection = job.selection(None)
+        found = options.scan(job.source, selection, None)
+        sets = permission_sets_of(job, found, counting, permission_set)
+        return ([] if permission_set else job.results(found, counting, selection)), sets
 
 
 def choose_render_options(
@@ -148,6 +156,13 @@ def choose_render_options(
         type=click.Path(path_type=Path, file_okay=False),
         help="With --all-principals: the folder for the result files.",
     ),
+    cloup.option(
+        "--permission-set",
+        metavar="NAME",
+        help="One policy for an IAM Identity Center permission set, from its roles in every "
+        "account in the logs (an organization trail).",
+    ),
+    FORMAT,
 )
 @cloup.option_group(
     "What the policy grants",
@@ -189,6 +204,8 @@ def choose_render_options(
 def generate(
     all_principals: bool,
     out: Path | None,
+    permission_set: str | None,
+    form: str | None,
     resources: str | None,
     resource_placeholders: bool,
     service_level_template: bool,
@@ -205,8 +222,11 @@ def generate(
     ever denied, inferred PassRole, dependent actions, unmapped calls, skipped files, and
     per action the calls that caused it.
     """
-    if all_principals == (scan["principal"] is not None):
-        raise InputError("give either --principal or --all-principals")
+    chosen = [all_principals, scan["principal"] is not None, permission_set is not None]
+    if sum(chosen) != 1:
+        raise InputError("give one of --principal, --permission-set and --all-principals")
+    if form is not None and all_principals:
+        raise InputError("--format goes with --principal or --permission-set")
     if all_principals and out is None:
         raise InputError("--all-principals needs --out DIR")
     if out is not None and not all_principals:
@@ -221,12 +241,16 @@ def generate(
         max_arns=max_arns,
     )
     if out is not None:
-        write_all(run_all(scan, observe_level(options)), out, options)
+        write_all(*run_all(scan, observe_level(options)), out, options)
+        return
+    if permission_set is not None:
+        _, found = run_all(scan, observe_level(options), permission_set)
+        if not found:
+            raise InputError(f"no role of permission set {permission_set} in the logs' window")
+        emit_permission_set(found[0], options, form)
         return
     result = run_scan(scan, service_level=service_level_template, observe=observe_level(options))
-    click.echo(json.dumps(result_document(result, options), indent=2))
-    for line in summary_lines(result):
-        click.echo(line, err=True)
+    emit_generated(result, options, form)
     if service_level_template:
         click.echo(template_line(result), err=True)
 

@@ -7,6 +7,7 @@ import sys
 import click
 import cloup
 
+from policygen.cli.diff import diff
 from policygen.cli.generate import explain, generate
 from policygen.cli.index import index
 from policygen.cli.serve import serve
@@ -19,7 +20,7 @@ def cli() -> None:
     """Least-privilege IAM policies from CloudTrail logs (IAM Access Analyzer compatible)."""
 
 
-for command in (generate, explain, index, serve, synth):
+for command in (generate, explain, diff, index, serve, synth):
     cli.add_command(command)
 
 

@@ -214,3 +214,14 @@ def open_logs(
     if isinstance(source, EventHistory) and principal is not None:
         source = replace(source, username=principal_username(principal.arn))
     return source, opened.access
+
+
+#: `generate`'s output formats (`policygen.policy.formats`).
+FORMAT = cloup.option(
+    "--format",
+    "form",
+    type=click.Choice(["api", "policy", "terraform", "cloudformation"]),
+    help="api: GetGeneratedPolicy's result (the default when stdout is not a terminal); "
+    "policy: the document(s); terraform; cloudformation (YAML). On a terminal the default "
+    "is the policy, pretty, and a summary.",
+)

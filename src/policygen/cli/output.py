@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,10 @@ import click
 
 from policygen.cli.errors import InputError
 from policygen.pipeline import GenerationResult
+from policygen.policy import formats
 from policygen.policy.explain import EXTENSION_KEY, extension
 from policygen.policy.render import RenderOptions
+from policygen.rightsizing import PermissionSetResult
 from policygen.scan.diagnosis import counted, explanation
 from policygen.scan.usage import ScanStats
 from policygen.sources.base import LogObject
@@ -138,8 +141,14 @@ def result_file_name(principal_arn: str) -> str:
     return f"{readable}-{digest}.json"
 
 
-def write_all(results: list[GenerationResult], out: Path, options: RenderOptions) -> None:
-    """One result file per principal (as `generate` prints it) and `index.json`."""
+def write_all(
+    results: list[GenerationResult],
+    sets: list[PermissionSetResult],
+    out: Path,
+    options: RenderOptions,
+) -> None:
+    """One result file per principal (as `generate` prints it), one per IAM Identity Center
+    permission set (as `generate --permission-set` prints it) and `index.json`."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -157,7 +166,13 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
                 "isComplete": document["properties"]["isComplete"],
             }
         )
-    (out / INDEX_FILE).write_text(json.dumps({"principals": listing}, indent=2) + "\n")
+    set_listing = []
+    for found in sets:
+        name = result_file_name(f"permission-set:{found.name}")
+        (out / name).write_text(json.dumps(found.to_dict(options), indent=2) + "\n")
+        set_listing.append({"permissionSet": found.name, "file": name, "roles": found.roles})
+    index = {"principals": listing, "permissionSets": set_listing}
+    (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     stats = results[0].analysis.stats if results else ScanStats()
     for line in scan_lines(stats):
         click.echo(line, err=True)
@@ -169,4 +184,92 @@ def write_all(results: list[GenerationResult], out: Path, options: RenderOptions
         )
         for line in analysis_lines(result):
             click.echo(f"  {line}", err=True)
+    for entry in set_listing:
+        roles = len(entry["roles"])
+        click.echo(
+            f"permission set {entry['permissionSet']}: {roles} roles -> {entry['file']}", err=True
+        )
     click.echo(f"{len(results)} principals written to {out}", err=True)
+
+
+# --- ready to apply, and a terminal's view ----------------------------------------------
+
+
+def documents(policies: list[str]) -> list[dict[str, Any]]:
+    """Policy texts as documents."""
+    return [json.loads(text) for text in policies]
+
+
+def generated_targets(result: GenerationResult, options: RenderOptions) -> list[formats.Target]:
+    """The generated policies as managed policies attached to their principal."""
+    principal = result.principal
+    found = documents(result.policies(options))
+    base = f"{principal.name}-policygen"
+    return [
+        formats.Target(
+            base if len(found) == 1 else f"{base}-{n}",
+            "managed",
+            document,
+            principal.name,
+            principal.kind,
+        )
+        for n, document in enumerate(found, start=1)
+    ]
+
+
+def emit_generated(result: GenerationResult, options: RenderOptions, form: str | None) -> None:
+    """Print one principal's generation as `--format` asks (see `options.FORMAT`)."""
+    if form is None and sys.stdout.isatty():
+        show_pretty(documents(result.policies(options)), summary_lines(result))
+        return
+    if form in (None, "api"):
+        click.echo(json.dumps(result_document(result, options), indent=2))
+    else:
+        description = f"policygen: least-privilege policy for {result.principal.arn}"
+        click.echo(formats.render(generated_targets(result, options), form, description), nl=False)
+    for line in summary_lines(result):
+        click.echo(line, err=True)
+
+
+def show_pretty(found: list[dict[str, Any]], lines: list[str]) -> None:
+    """The policy documents highlighted, and the summary under them (a terminal's view)."""
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    console = Console()
+    for n, document in enumerate(found, start=1):
+        if len(found) > 1:
+            console.rule(f"policy {n} of {len(found)}")
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+        console.print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
+    for line in lines:
+        console.print(line, style="dim", highlight=False, markup=False)
+
+
+def emit_permission_set(
+    found: PermissionSetResult, options: RenderOptions, form: str | None
+) -> None:
+    """Print a permission set's policy as `--format` asks; per-account use on stderr."""
+    if form is None and sys.stdout.isatty():
+        show_pretty(documents(found.policies(options)), permission_set_lines(found))
+        return
+    if form in (None, "api"):
+        click.echo(json.dumps(found.to_dict(options), indent=2))
+    else:
+        description = f"policygen: inline policy of permission set {found.name}"
+        targets = [
+            formats.Target(found.name, "permission-set", document)
+            for document in documents(found.policies(options))
+        ]
+        click.echo(formats.render(targets, form, description), nl=False)
+    for line in permission_set_lines(found):
+        click.echo(line, err=True)
+
+
+def permission_set_lines(found: PermissionSetResult) -> list[str]:
+    """Which roles in which accounts made the permission set's calls."""
+    lines = [f"permission set {found.name}: {len(found.roles)} roles"]
+    for account, actions in found.accounts.items():
+        calls = sum(actions.values())
+        lines.append(f"  account {account}: {len(actions)} actions, {calls} calls")
+    return lines

@@ -116,3 +116,17 @@ def dependent_actions(action: str) -> tuple[str, ...]:
 def service_name(prefix: str) -> str:
     """Human-readable service name (`Amazon S3`) for reports."""
     return _DATA.services.get_service_name(prefix)
+
+
+@cache
+def service_actions(prefix: str) -> tuple[str, ...]:
+    """Every action of one service, canonical (`s3:GetObject`), sorted: what a wildcard
+    in a granted policy expands to."""
+    names = _DATA.actions.get_actions_for_service(prefix) if has_service(prefix) else []
+    return tuple(sorted(f"{prefix}:{name}" for name in names))
+
+
+@cache
+def service_prefixes() -> tuple[str, ...]:
+    """Every IAM service prefix in the catalogue, sorted."""
+    return tuple(sorted(_DATA.services.get_service_keys()))

@@ -21,10 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from policygen.core.arns import Principal
+from policygen.core.aws import resolve_access
+from policygen.core.failures import RESOURCE_NOT_FOUND_ERROR, JobFailure
 from policygen.core.time import format_time, now
 from policygen.iam.analysis import CLOUDTRAIL_SOURCE, Analysis
+from policygen.iam.current import current_permissions
 from policygen.pipeline import GenerationResult, generated_policy_result
 from policygen.policy.explain import EXTENSION_KEY, why
+from policygen.policy.rightsize import right_size
 from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
@@ -156,6 +160,8 @@ class PolicyGenerationService:
         """
         job = self._job(params["jobId"], caller, with_analysis=True)
         service_level = params.get("includeServiceLevelTemplate", False)
+        flags = dict(params.get("extensions", {}))
+        rightsize = flags.pop("rightsize", False)
         answer: dict[str, Any] = {
             EXTENSION_KEY: scan_report(job, self.settings.trails),
             "jobDetails": job_details(job),
@@ -163,13 +169,30 @@ class PolicyGenerationService:
                 job,
                 placeholders=params.get("includeResourcePlaceholders", False),
                 service_level=service_level,
-                **params.get("extensions", {}),
+                **flags,
             ),
         }
+        if rightsize and answer[EXTENSION_KEY] is not None:
+            answer[EXTENSION_KEY]["rightsize"] = self.rightsize(job)
         if service_level and job.analysis is not None:
             source = job.analysis.get("service_level_source", CLOUDTRAIL_SOURCE)
             answer["serviceLevelTemplateSource"] = source  # a header on the wire
         return answer
+
+    def rightsize(self, job: JobRecord) -> dict[str, Any]:
+        """The succeeded job's principal's policies, read from IAM now (with the job's
+        access role, as the server's `access_role_mode` says), against its calls: what
+        `policygen diff --json` prints. A failure to read IAM is reported in its place."""
+        assert job.analysis is not None
+        principal = Principal.parse(job.spec.principal_arn)
+        try:
+            access = resolve_access(job.spec.access_role, None, self.settings.access_role_mode)
+            current = current_permissions(principal, access=access)
+        except JobFailure as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
+        except ValueError as exc:
+            return {"error": {"code": RESOURCE_NOT_FOUND_ERROR, "message": str(exc)}}
+        return right_size(current, Analysis.from_dict(job.analysis)).to_dict()
 
     def list_policy_generations(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """The caller's jobs newest first, optionally for one principal, a page at a time."""

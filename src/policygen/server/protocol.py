@@ -401,6 +401,7 @@ EXTENSION_QUERY["GetGeneratedPolicy"] = {
     "passRole": ("pass_role", _flag),
     "dependentActions": ("dependent_actions", _flag),
     "maxArns": ("max_arns", _positive),
+    "rightsize": ("rightsize", _flag),
 }
 
 
