@@ -45,6 +45,7 @@ from policygen.api.errors import (
 )
 from policygen.api.throttle import RateLimiter, caller_key
 from policygen.config import ConfigError, ServerSettings
+from policygen.server.console import console_routes
 from policygen.service import PolicyGenerationService
 
 log = logging.getLogger("policygen.server")
@@ -282,6 +283,7 @@ def create_app(
                 methods=[operation.http["method"]],
             )
         )
+    routes += console_routes(service, authenticator is not None, _unsupported(gate))
     routes.append(Route("/{path:path}", _unsupported(gate), methods=ALL_METHODS))
 
     @asynccontextmanager

@@ -1,0 +1,1 @@
+"""`policygen serve`: the Access Analyzer API and the review console."""
