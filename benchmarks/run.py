@@ -81,41 +81,53 @@ def _cpu() -> float:
 
 
 def _corpus_source(corpus: Path) -> Any:
-    from policygen.sources import LocalFolder
+    from policygen.sources.local import LocalFolder
 
     return LocalFolder(corpus)
+
+
+def decompress_batch(query: Any, tasks: list[Any]) -> int:
+    """Read and gunzip only, as a scan's batch does: the ceiling. Returns the bytes."""
+    from policygen.scan.decode import FileError
+
+    size = 0
+    for task in tasks:
+        try:
+            size += sum(map(len, _texts(query, [task])))
+        except FileError:
+            continue
+    return size
 
 
 def case_decompress(
     corpus: Path, workers: int, account: str | None, work: Any = None, role: str | None = None
 ) -> dict[str, Any]:
     """Read and gunzip only (`work` None), or a ceiling's `work`, over the files of
-    `account` (None: all)."""
-    from policygen import fanout
-    from policygen.arns import Principal
-    from policygen.scanner import ScanQuery, decompress_batch
-    from policygen.sources import Selection
-    from policygen.timeutil import parse_time
+    `account` (None: all), in the scanner's batches over `workers` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from policygen.core.arns import Principal
+    from policygen.core.time import parse_time
+    from policygen.scan import pool
+    from policygen.scan.query import ScanQuery
+    from policygen.sources.base import Selection
 
     source = _corpus_source(corpus)
     accounts = frozenset({account}) if account else None
     selection = Selection(parse_time(START), parse_time(END), accounts=accounts)
-    total = [0]
     query = ScanQuery(Principal.parse(role) if role else None, START, END)
-    fanout.run(
-        source,
-        source.list_objects(selection),
-        query,
-        lambda _batch, size: total.__setitem__(0, total[0] + size),
-        workers=workers,
-        work=work or decompress_batch,
-    )
-    return {"bytes": total[0]}
+    listed = pool.contents(source, source.list_objects(selection))
+    tasks = [pool.file_tasks(batch, query) for batch in pool.batches(listed)]
+    work = work or decompress_batch
+    if workers == 1:
+        return {"bytes": sum(work(query, batch) for batch in tasks)}
+    with ProcessPoolExecutor(workers) as executor:
+        return {"bytes": sum(executor.map(work, [query] * len(tasks), tasks))}
 
 
 def _texts(query: Any, tasks: list[Any]) -> Iterator[bytes]:
     """Each task's file, gunzipped (the ceilings run in one process, on local files)."""
-    from policygen.scanner import decompress
+    from policygen.scan.decode import decompress
 
     for task in tasks:
         with open(task.obj.path, "rb") as handle:
@@ -127,7 +139,7 @@ def prefilter_batch(query: Any, tasks: list[Any]) -> int:
     decoding of the records around each occurrence."""
     import stringzilla
 
-    from policygen.scanner import candidate_records
+    from policygen.scan.decode import candidate_records
 
     needle, size = query.principal.arn.encode(), 0
     for text in _texts(query, tasks):
@@ -140,8 +152,8 @@ def prefilter_batch(query: Any, tasks: list[Any]) -> int:
 
 def decode_batch(query: Any, tasks: list[Any]) -> int:
     """An all-principals pass without its counting: decompression and decoding."""
-    from policygen.scanner import FileError, decode_records
-    from policygen.usage import ScanStats
+    from policygen.scan.decode import FileError, decode_records
+    from policygen.scan.usage import ScanStats
 
     size = 0
     for text in _texts(query, tasks):
@@ -154,10 +166,10 @@ def decode_batch(query: Any, tasks: list[Any]) -> int:
 
 
 def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[str, Any]:
-    from policygen.arns import Principal
-    from policygen.engine import ScanOptions, collect_usage
-    from policygen.sources import Selection
-    from policygen.timeutil import parse_time
+    from policygen.core.arns import Principal
+    from policygen.core.time import parse_time
+    from policygen.pipeline import ScanOptions, collect_usage
+    from policygen.sources.base import Selection
 
     principal = Principal.parse(role)
     selection = Selection(
@@ -169,9 +181,9 @@ def case_one(corpus: Path, workers: int, role: str, engine: Any = None) -> dict[
 
 
 def case_all(corpus: Path, workers: int, engine: Any = None) -> dict[str, Any]:
-    from policygen.scanner import scan
-    from policygen.sources import Selection
-    from policygen.timeutil import parse_time
+    from policygen.core.time import parse_time
+    from policygen.pipeline import scan
+    from policygen.sources.base import Selection
 
     found = scan(
         _corpus_source(corpus),
@@ -186,8 +198,8 @@ def case_all(corpus: Path, workers: int, engine: Any = None) -> dict[str, Any]:
 
 
 def case_index_build(corpus: Path, workers: int, home: Path) -> dict[str, Any]:
+    from policygen.core.paths import index_path
     from policygen.index import UsageIndex
-    from policygen.paths import index_path
 
     path = index_path(home)
     path.unlink(missing_ok=True)
@@ -240,11 +252,11 @@ def warm_up() -> None:
     """What every policygen process pays once before its first file: imports, the IAM
     catalogue and botocore's endpoint index. Scan cases leave it out (the end-to-end `cli`
     cases include it): they measure throughput."""
-    import policygen.engine  # noqa: F401
-    from policygen import catalogue, mapping, observe
+    import policygen.pipeline  # noqa: F401
+    from policygen.iam import catalogue, facts, mapping
 
     catalogue.version()
-    observe.wants("sts.amazonaws.com", "GetCallerIdentity")
+    facts.wants("sts.amazonaws.com", "GetCallerIdentity")
     mapping.iam_prefix("warm-up.amazonaws.com")
 
 
@@ -254,7 +266,7 @@ def spark_engine(master: str | None) -> tuple[Any, float]:
     leave it out."""
     if master is None:
         return None, 0.0
-    from policygen import spark
+    from policygen.scan import spark
 
     began = time.perf_counter()
     spark.session(master, {"spark.ui.enabled": "false"}).sparkContext.setLogLevel("ERROR")
@@ -415,7 +427,7 @@ def with_spark(options: argparse.Namespace) -> bool:
     """Whether to run the Spark cases: asked for, and Spark can run here."""
     if options.no_spark:
         return False
-    from policygen.spark import unavailable
+    from policygen.scan.spark import unavailable
 
     reason = unavailable()
     if reason is not None:

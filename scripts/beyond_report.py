@@ -2,7 +2,7 @@
 """Beyond-AWS figures over real CloudTrail logs: inferred PassRole, observed resource ARNs.
 
 Reads every record in a folder of public samples (any layout, as `dataset_report.py`),
-runs the real scanner (`policygen.scanner.Scan`) over them for every IAM user and role
+runs the real scanner (`policygen.scan.scanner.Scan`) over them for every IAM user and role
 found, analyses each principal, and renders policygen's mode with `--resources observed`.
 Prints, over all principals: the PassRole grants inferred (and each one), and the share
 of statements that name observed ARNs.
@@ -21,12 +21,13 @@ from pathlib import Path
 import msgspec
 from dataset_report import find_records, read_json_values
 
-from policygen.analysis import analyse
-from policygen.arns import Principal
-from policygen.policy import PASS_ROLE_SID, SUPPORTED_SID, RenderOptions, render_analysis
-from policygen.records import RECORD_DECODER, Record
-from policygen.report import observed_statement_share
-from policygen.scanner import Scan, ScanQuery
+from policygen.cloudtrail.records import RECORD_DECODER, Record
+from policygen.core.arns import Principal
+from policygen.iam.analysis import analyse
+from policygen.policy.explain import observed_statement_share
+from policygen.policy.render import PASS_ROLE_SID, SUPPORTED_SID, RenderOptions, render_analysis
+from policygen.scan.fold import Scan
+from policygen.scan.query import ScanQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERYTHING = ScanQuery(None, "1970-01-01T00:00:00Z", "2100-01-01T00:00:00Z")

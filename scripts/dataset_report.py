@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from policygen import catalogue
-from policygen.mapping import Mapped, map_call, needs_parameters, qualifier_for
+from policygen.cloudtrail.qualifiers import needs_parameters, qualifier_for
+from policygen.iam import catalogue
+from policygen.iam.mapping import Mapped, map_call
 
 ROOT = Path(__file__).resolve().parent.parent
 DENIED_ACTION = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from policygen.sources import Selection
+from policygen.scan.usage import Usage
+from policygen.sources.base import Selection
 from policygen.synth import Manifest
-from policygen.usage import Usage
 
 #: A window holding every event of the test corpus (it starts 2026-01-05 and lasts two days).
 EVERYTHING = Selection(datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC))

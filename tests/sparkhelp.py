@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from policygen.sources import LocalFolder, LogObject, Selection
+from policygen.sources.base import LogObject, Selection
+from policygen.sources.local import LocalFolder
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from policygen.api.auth import Authenticator, Caller, RequestHead
-from policygen.api.errors import (
+from policygen.server.auth import Authenticator, Caller, RequestHead
+from policygen.server.errors import (
     CommonError,
     IncompleteSignatureError,
     InvalidSignatureError,
     MissingAuthenticationTokenError,
     UnrecognizedClientError,
 )
-from policygen.config import AccessKey
+from policygen.server.settings import AccessKey
 
 KEY = AccessKey("AKIDEXAMPLEKEY000001", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "111122223333")
 SIGNED_AT = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policygen.config import (
+from policygen.server.settings import (
     AccessKey,
     ConfigError,
     ServerSettings,

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from policygen import spark
-from policygen.arns import Principal
 from policygen.cli import main
-from policygen.config import ConfigError, load_settings
-from policygen.errors import AUTHORIZATION_ERROR, JobFailure
-from policygen.fanout import Batch
-from policygen.scanner import ScanQuery
-from policygen.sources import LogObject
-from policygen.spark import ExecutorError, SparkEngine, engine_named, split, wave_bytes, waves
+from policygen.core.arns import Principal
+from policygen.core.errors import AUTHORIZATION_ERROR, JobFailure
+from policygen.scan import spark
+from policygen.scan.pool import Batch
+from policygen.scan.query import ScanQuery
+from policygen.scan.spark import ExecutorError, SparkEngine, engine_named, split, wave_bytes, waves
+from policygen.server.settings import ConfigError, load_settings
+from policygen.sources.base import LogObject
 
 START = "2026-01-05T00:00:00Z"
 

@@ -31,8 +31,8 @@ from botocore.model import OperationModel, Shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policygen.api import protocol
-from policygen.api.app import MAX_BODY_BYTES, OPERATIONS
+from policygen.server import protocol
+from policygen.server.app import MAX_BODY_BYTES, OPERATIONS
 
 from logfactory import ACCOUNT, ROLE_ARN, USER_ARN
 from serverprocess import KEY, TRAIL, ServerProcess, signed_headers, start

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from policygen import generate_policy
-from policygen.arns import Principal
-from policygen.engine import ScanOptions, collect_usage
+from policygen.core.arns import Principal
+from policygen.core.paths import index_path
 from policygen.index import UsageIndex
-from policygen.paths import index_path
-from policygen.scanner import scan
-from policygen.sources import LocalFolder, Selection
+from policygen.pipeline import ScanOptions, collect_usage, scan
+from policygen.scan.usage import Usage
+from policygen.sources.base import Selection
+from policygen.sources.local import LocalFolder
+from policygen.sources.trailset import TrailSet
 from policygen.synth import Manifest
-from policygen.trails import TrailSet
-from policygen.usage import Usage
 
 from scanhelp import EVERYTHING
 

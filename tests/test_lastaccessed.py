@@ -17,15 +17,17 @@ import pytest
 from botocore.parsers import RestJSONParser
 from botocore.stub import Stubber
 
-from policygen import aws, lastaccessed, report
-from policygen.analysis import ActionUse, Analysis, UnmappedCall
-from policygen.api import protocol
-from policygen.arns import Principal
-from policygen.aws import AwsAccess
-from policygen.engine import GenerationResult
-from policygen.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
-from policygen.policy import RenderOptions
-from policygen.service import TEMPLATE_SOURCE_HEADER
+from policygen.core import aws
+from policygen.core.arns import Principal
+from policygen.core.aws import AwsAccess
+from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.iam.analysis import ActionUse, Analysis, UnmappedCall
+from policygen.pipeline import GenerationResult
+from policygen.policy import explain as report
+from policygen.policy import lastaccessed
+from policygen.policy.render import RenderOptions
+from policygen.server import protocol
+from policygen.server.backend import TEMPLATE_SOURCE_HEADER
 
 from logfactory import ROLE_ARN
 

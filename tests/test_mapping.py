@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policygen import catalogue, mapping
-from policygen.mapping import Mapped, iam_prefix, map_call, needs_parameters, qualifier_for
+from policygen.cloudtrail.qualifiers import needs_parameters, qualifier_for
+from policygen.iam import catalogue, mapping
+from policygen.iam.mapping import Mapped, iam_prefix, map_call
 
 
 def src(host: str) -> str:

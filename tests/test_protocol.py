@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.parsers import RestJSONParser
 
-from policygen.api import protocol
-from policygen.api.errors import (
+from policygen.server import protocol
+from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
     InternalServerError,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from policygen.analysis import Analysis
-from policygen.engine import generate_policy, render_policy_documents
-from policygen.policy import MAX_POLICY_CHARS, RenderOptions, render_analysis
+from policygen.iam.analysis import Analysis
+from policygen.pipeline import generate_policy, render_policy_documents
+from policygen.policy.render import MAX_POLICY_CHARS, RenderOptions, render_analysis
 from test_policy import AWS_EXAMPLE_CALLS, AWS_EXAMPLE_POLICY
 
 from logfactory import ACCOUNT, ROLE_ARN, record, write_log

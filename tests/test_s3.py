@@ -19,17 +19,17 @@ from typing import Any
 
 import pytest
 
-from policygen import aws
-from policygen.aws import AwsAccess
 from policygen.cli import main
-from policygen.cloudtrail import resolve_trail
-from policygen.engine import generate_policy
-from policygen.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
-from policygen.policy import RenderOptions
-from policygen.s3 import S3Trail, parse_url, prefetch
-from policygen.sources import LogObject, Selection
-from policygen.timeutil import parse_time
-from policygen.trails import TrailSet
+from policygen.core import aws
+from policygen.core.aws import AwsAccess
+from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.core.time import parse_time
+from policygen.pipeline import generate_policy
+from policygen.policy.render import RenderOptions
+from policygen.sources.base import LogObject, Selection
+from policygen.sources.gettrail import resolve_trail
+from policygen.sources.s3 import S3Trail, parse_url, prefetch
+from policygen.sources.trailset import TrailSet
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
 from motoserver import (

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from policygen.engine import generate_policy
-from policygen.paths import index_path
+from policygen.core.paths import index_path
+from policygen.pipeline import generate_policy
 
 from logfactory import ACCOUNT, ROLE_ARN, record
 from motoserver import (

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from policygen import fanout, generate_policy
-from policygen.arns import Principal
+from policygen import generate_policy
 from policygen.cli import observe_level, result_document
-from policygen.dedupe import Dedupe
-from policygen.policy import RenderOptions
-from policygen.scanner import candidate_records, scan
-from policygen.sources import Delivery, LocalFolder, Selection
+from policygen.cloudtrail.layout import Delivery
+from policygen.core.arns import Principal
+from policygen.pipeline import scan
+from policygen.policy.render import RenderOptions
+from policygen.scan import pool as fanout
+from policygen.scan.decode import candidate_records
+from policygen.sources.base import Selection
+from policygen.sources.dedupe import Dedupe
+from policygen.sources.local import LocalFolder
 from policygen.synth import Manifest
 
 from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log

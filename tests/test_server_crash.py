@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policygen.jobs import STOP_SECONDS
+from policygen.server.workers import STOP_SECONDS
 
 from logfactory import ROLE_ARN, record, write_log
 from serverprocess import DEADLINE, FINAL, TRAIL, ServerProcess, is_worker, start, wait_until

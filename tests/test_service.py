@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
-from policygen import generate_policy, jobs
-from policygen.api.errors import (
+from policygen import generate_policy
+from policygen.server import workers as jobs
+from policygen.server.backend import PolicyGenerationService
+from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
     ServiceQuotaExceededError,
     ValidationError,
 )
-from policygen.config import ServerSettings
-from policygen.service import PolicyGenerationService
-from policygen.store import Status, Store
+from policygen.server.settings import ServerSettings
+from policygen.server.store import Status, Store
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 
@@ -360,7 +361,7 @@ def test_trail_without_regions_reads_its_home_region(
     eu_call = record(ROLE_ARN, "kms.amazonaws.com", "ListAliases", awsRegion="eu-west-1")
     write_log(folder, [eu_call], region="eu-west-1")
     backend = make_backend(trails={EU_TRAIL: str(folder)})
-    with caplog.at_level(logging.WARNING, logger="policygen.service"):
+    with caplog.at_level(logging.WARNING, logger="policygen.server.backend"):
         job_id = backend.start(trails=[{"cloudTrailArn": EU_TRAIL, "allRegions": False}])
     assert "home region eu-west-1" in caplog.text
     assert "does not read us-east-1" in caplog.text

@@ -18,24 +18,28 @@ from typing import Any
 
 import pytest
 
-from policygen import aws, fanout, generate_policy, jobs, spark
+from policygen import generate_policy
 from policygen.cli import main
-from policygen.engine import (
+from policygen.core import aws
+from policygen.index import UsageIndex
+from policygen.pipeline import (
     GenerationResult,
     ScanOptions,
     TrailProperties,
     generate_all_policies,
+    scan,
 )
-from policygen.index import UsageIndex
-from policygen.remote import AwsSettings
-from policygen.s3 import S3Trail
-from policygen.scanner import scan
-from policygen.sources import LocalFolder
-from policygen.spark import SparkEngine
-from policygen.store import JobSpec
+from policygen.scan import pool as fanout
+from policygen.scan import spark
+from policygen.scan.spark import SparkEngine
+from policygen.scan.usage import Usage
+from policygen.server import workers as jobs
+from policygen.server.store import JobSpec
+from policygen.sources.local import LocalFolder
+from policygen.sources.remote import AwsSettings
+from policygen.sources.s3 import S3Trail
+from policygen.sources.trailset import TrailSet
 from policygen.synth import CorpusSpec, Manifest, generate_corpus
-from policygen.trails import TrailSet
-from policygen.usage import Usage
 
 import sparkhelp
 from logfactory import ROLE_ARN, record, write_log

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from policygen.engine import TrailProperties
-from policygen.store import SCHEMA_VERSION, Job, JobSpec, Status, Store, StoreError
+from policygen.pipeline import TrailProperties
+from policygen.server.store import SCHEMA_VERSION, Job, JobSpec, Status, Store, StoreError
 
 from logfactory import ACCOUNT, ROLE_ARN, USER_ARN
 

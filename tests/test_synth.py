@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from policygen.scan.usage import outcome_of
 from policygen.synth import CorpusSpec, Manifest, generate_corpus, parse_size
-from policygen.usage import outcome_of
 
 ACCOUNTS = ("111122223333", "444455556666")
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -8,12 +8,13 @@ The public API is small:
 >>> result.to_api()                             # GetGeneratedPolicy's generatedPolicyResult
 """
 
-from policygen.analysis import Analysis, AnalysisOptions, analyse
-from policygen.arns import Principal
-from policygen.engine import GenerationResult, generate_policy
-from policygen.policy import RenderOptions, render_policies
-from policygen.sources import LocalFolder, Selection, TrailSource
-from policygen.usage import Usage
+from policygen.core.arns import Principal
+from policygen.iam.analysis import Analysis, AnalysisOptions, analyse
+from policygen.pipeline import GenerationResult, generate_policy
+from policygen.policy.render import RenderOptions, render_policies
+from policygen.scan.usage import Usage
+from policygen.sources.base import Selection, TrailSource
+from policygen.sources.local import LocalFolder
 
 __all__ = [
     "Analysis",

@@ -20,24 +20,24 @@ from typing import Any
 
 import click
 
-from policygen import report
-from policygen.analysis import AnalysisOptions
-from policygen.arns import Principal, TrailArn
-from policygen.aws import AwsAccess, check_credentials
-from policygen.engine import GenerationResult, Job, ScanOptions
-from policygen.errors import JobFailure
-from policygen.fanout import Engine
+from policygen.core.arns import Principal, TrailArn
+from policygen.core.aws import AwsAccess, check_credentials
+from policygen.core.errors import JobFailure
+from policygen.core.paths import index_path
+from policygen.core.time import format_time
+from policygen.core.units import parse_size
+from policygen.iam.analysis import AnalysisOptions
+from policygen.iam.resources import DEFAULT_MAX_ARNS
 from policygen.index import IndexUnusable, UsageIndex
-from policygen.observe import ObserveLevel
-from policygen.paths import index_path
-from policygen.policy import RenderOptions
-from policygen.resources import DEFAULT_MAX_ARNS
-from policygen.scanner import ProgressCallback
-from policygen.sources import DEFAULT_MARGIN, LocalFolder, LogObject, TrailSource
-from policygen.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
-from policygen.timeutil import format_time
-from policygen.units import parse_size
-from policygen.usage import ScanStats
+from policygen.pipeline import GenerationResult, Job, ScanOptions
+from policygen.policy.explain import EXTENSION_KEY, explain_json, explain_table, extension
+from policygen.policy.render import RenderOptions
+from policygen.scan.pool import Engine
+from policygen.scan.query import ObserveLevel, ProgressCallback
+from policygen.scan.spark import DEFAULT_PARTITION_BYTES, SparkUnavailable, engine_named
+from policygen.scan.usage import ScanStats
+from policygen.sources.base import DEFAULT_MARGIN, LogObject, TrailSource
+from policygen.sources.local import LocalFolder
 
 USAGE_ERROR = 2
 AWS_ERROR = 3
@@ -76,8 +76,8 @@ def open_logs(
     `--logs s3://...` is read with the ambient credentials (or `--access-role`); with no
     `--logs`, the trail is found with GetTrail, as the server does.
     """
-    from policygen.cloudtrail import resolve_trail
-    from policygen.s3 import S3Trail, is_s3_url
+    from policygen.sources.gettrail import resolve_trail
+    from policygen.sources.s3 import S3Trail, is_s3_url
 
     if logs is not None and not is_s3_url(logs):
         if access_role:
@@ -369,7 +369,7 @@ def run_scan(
         job, counting, options = plan(source, scan, engine, observe, on_file)
         result = job.generate(principal, counting, options)
         if service_level and access is not None:
-            from policygen import lastaccessed
+            from policygen.policy import lastaccessed
 
             lastaccessed.apply(result.analysis, access, principal, result.start)
     return result
@@ -519,7 +519,7 @@ def result_document(result: GenerationResult, options: RenderOptions) -> dict[st
     extension key unless the output is to be exactly AWS's."""
     document = result.to_api(options)
     if not options.aws_compatible:
-        document[report.EXTENSION_KEY] = report.extension(result.analysis, options)
+        document[EXTENSION_KEY] = extension(result.analysis, options)
     return document
 
 
@@ -610,7 +610,7 @@ def explain(as_json: bool, **scan: Any) -> None:
     time, an example eventID, and the eventSource:eventName pairs."""
     result = run_scan(scan)
     analysis = result.analysis
-    click.echo(report.explain_json(analysis) if as_json else report.explain_table(analysis))
+    click.echo(explain_json(analysis) if as_json else explain_table(analysis))
     for line in summary_lines(result):
         click.echo(line, err=True)
 
@@ -738,8 +738,8 @@ def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) ->
 
     Requests must be signed (SigV4) with a key from --credentials-file, unless --no-auth.
     """
-    from policygen.api.app import serve as run_server
-    from policygen.config import load_settings
+    from policygen.server.app import serve as run_server
+    from policygen.server.settings import load_settings
 
     if not flags["allowed_accounts"]:
         flags["allowed_accounts"] = None

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 from isal import igzip
 
-from policygen.units import parse_size  # noqa: F401 (re-exported for existing callers)
+from policygen.core.units import parse_size  # noqa: F401 (re-exported for existing callers)
 
 Json = Any
 

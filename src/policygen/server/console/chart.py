@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from policygen.scan.activity import HourCount
-from policygen.timeutil import parse_time
+from policygen.core.time import parse_time
+from policygen.index.activity import HourCount
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 40

@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from policygen.analysis import Analysis
-from policygen.api.errors import ValidationError
-from policygen.paths import index_path
-from policygen.report import pass_role_entries, use_entry
-from policygen.scan.activity import SeenPrincipal, hourly_calls, principals_seen
+from policygen.core.paths import index_path
+from policygen.core.time import format_time
+from policygen.iam.analysis import Analysis
+from policygen.index.activity import SeenPrincipal, hourly_calls, principals_seen
+from policygen.policy.explain import pass_role_entries, use_entry
+from policygen.server.backend import PolicyGenerationService, policy_result, scan_report
 from policygen.server.console import chart
-from policygen.service import PolicyGenerationService, policy_result, scan_report
-from policygen.store import Job, Status
-from policygen.timeutil import format_time
-from policygen.trails import trail_regions, union_regions
+from policygen.server.errors import ValidationError
+from policygen.server.store import Job, Status
+from policygen.sources.trailset import trail_regions, union_regions
 
 PAGE_SIZE = 20
 #: Resource renderings a reviewer can switch between: the API's placeholders, or policygen's

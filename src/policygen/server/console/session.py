@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from policygen.config import AccessKey
+from policygen.server.settings import AccessKey
 
 COOKIE = "policygen_console"
 COOKIE_PATH = "/console"

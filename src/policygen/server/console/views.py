@@ -27,13 +27,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from policygen.api import protocol
-from policygen.api.errors import ServiceError, ThrottlingError, ValidationError
-from policygen.api.throttle import RateLimiter
+from policygen.core.time import now
+from policygen.server import protocol
+from policygen.server.backend import PolicyGenerationService
 from policygen.server.console import pages
 from policygen.server.console.session import CSRF_FIELD, Session, Sessions
-from policygen.service import PolicyGenerationService
-from policygen.timeutil import now
+from policygen.server.errors import ServiceError, ThrottlingError, ValidationError
+from policygen.server.throttle import RateLimiter
 
 log = logging.getLogger("policygen.console")
 
