@@ -105,7 +105,7 @@ def bars(rows: Iterable[HourCount], start: datetime, end: datetime) -> Chart:
     for i, bucket in enumerate(buckets):
         y = TOP + plot_h
         for service, calls in sorted(counts.get(bucket, {}).items(), key=lambda kv: -totals[kv[0]]):
-            height = plot_h * calls / peak
+            height = max(plot_h * calls / peak, 1.5)  # a single call stays visible
             y -= height
             label = f"{service}: {calls} call{'s' * (calls != 1)}, {bucket.strftime(fmt)}"
             x = LEFT + i * slot + slot * 0.1

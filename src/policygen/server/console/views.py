@@ -112,7 +112,6 @@ class Console:
     ) -> HTMLResponse:
         """A rendered page with what every page shows (account, sign-out, CSRF token)."""
         html = self.templates.get_template(template).render(
-            request_path=request.url.path,
             csrf_field=CSRF_FIELD,
             csrf=session.csrf,
             auth=self.sessions.auth,

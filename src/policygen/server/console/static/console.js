@@ -13,7 +13,8 @@ function follow() {
         const answer = await fetch(element.dataset.follow, {
           credentials: "same-origin", headers: {"Accept": "application/json"}, cache: "no-store",
         });
-        if (!answer.ok) { window.location.reload(); return; }
+        // signed out, or the job is gone: the page itself says what happened
+        if (!answer.ok || answer.redirected) { window.location.reload(); return; }
         const job = await answer.json();
         if (job.status !== "IN_PROGRESS") { window.location.reload(); return; }
       }
