@@ -172,3 +172,27 @@ def test_the_console_is_usable_from_the_keyboard(server: ServerProcess, context:
     # every field of the start form has a label
     for label in ("IAM user or role ARN", "Start", "End", "Regions", "Access role"):
         expect(page.get_by_label(label)).to_be_editable()
+
+
+def test_pages_pass_axe_accessibility_checks(server: ServerProcess, context: Any) -> None:
+    """axe-core (the checker browsers' accessibility tools use) finds no violation on the
+    sign-in, jobs and job pages: labels, names, contrast, landmarks, table headers."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    page = context.new_page()
+    page.goto(f"{server.url}/console/sign-in")
+    checked = {"sign-in": axe.run(page)}
+    page = sign_in_page(context, server)
+    fill_start_form(page)
+    page.get_by_role("button", name="Generate policy").click()
+    expect(page.locator("#job-status")).to_have_text("SUCCEEDED", timeout=PATIENCE_MS)
+    checked["job"] = axe.run(page)
+    page.get_by_role("link", name="All policy generations").click()
+    checked["jobs"] = axe.run(page)
+    problems = {
+        name: result.generate_report()
+        for name, result in checked.items()
+        if result.violations_count
+    }
+    assert problems == {}
