@@ -399,3 +399,18 @@ def test_no_auth_skips_sign_in_but_not_csrf(tmp_path: Path, logs: tuple[Path, Pa
             assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
     finally:
         server.kill()
+
+
+def test_a_failed_job_says_why(server: ServerProcess) -> None:
+    unknown = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/nowhere"
+    with visitor(server) as who:
+        job_id = start_job(who, trail=unknown)
+        details = server.final(job_id)["jobDetails"]
+        page = who.get(f"/console/jobs/{job_id}").text
+        row = next(r for r in tables(who.get("/console/").text)["jobs"] if job_id in r[0])
+    assert details["status"] == "FAILED"
+    code, message = details["jobError"]["code"], details["jobError"]["message"]
+    assert code == "RESOURCE_NOT_FOUND_ERROR"
+    assert f"<strong>{code}</strong>: {html.escape(message)}" in page
+    assert row[1] == "FAILED"
+    assert row[6] == f"failed: {code}: {message}"

@@ -144,3 +144,24 @@ def test_a_form_too_large_is_refused(fuzzed: Visitor) -> None:
 
 def test_fuzzing_left_the_server_serving(fuzzed: Visitor) -> None:
     assert fuzzed.get("/health").json() == {"status": "ok"}
+
+
+@settings(
+    max_examples=max(EXAMPLES, 30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    job_id=st.one_of(
+        st.text(min_size=1, max_size=60),
+        st.sampled_from(["..", "../../etc/passwd", "%2e%2e%2f", "x%00", "%252e", "\u2025"]),
+    ),
+    suffix=st.sampled_from(["", "/status", "/policy-1.json", "/policy-0.json"]),
+)
+def test_fuzzed_job_urls_are_404_pages(fuzzed: Visitor, job_id: str, suffix: str) -> None:
+    # encoded whole (dots too), so the client does not resolve `..` before sending
+    encoded = quote(job_id.encode("utf-8", "surrogatepass"), safe="").replace(".", "%2E")
+    path = "/console/jobs/" + encoded + suffix
+    answer = fuzzed.get(path)
+    assert answer.status_code == 404, path
+    assert answer.headers["content-type"].startswith("text/html")

@@ -51,6 +51,7 @@ HEADERS = {
         "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
@@ -184,14 +185,16 @@ class Console:
         if not self.sessions.auth:
             return RedirectResponse(f"{PREFIX}/", 303)
         target = safe_next(first(form, "next"))
+        address = request.client.host if request.client else "?"
         try:
-            self.sign_in_limiter.check(f"addr:{request.client.host if request.client else '?'}")
+            self.sign_in_limiter.check(f"addr:{address}")
         except ThrottlingError as exc:
             return self.page(request, session, "sign_in.html", 429, next=target, error=exc.message)
         key = self.sessions.check_secret(
             first(form, "access_key_id"), (form.get("secret_access_key") or [""])[0]
         )
         if key is None:
+            log.warning("console: sign-in refused from %s", address)
             error = "The access key ID or the secret access key is not valid."
             return self.page(request, session, "sign_in.html", 401, next=target, error=error)
         log.info("console: %s signed in (account %s)", key.access_key_id, key.account)
