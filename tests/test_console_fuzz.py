@@ -163,5 +163,9 @@ def test_fuzzed_job_urls_are_404_pages(fuzzed: Visitor, job_id: str, suffix: str
     encoded = quote(job_id.encode("utf-8", "surrogatepass"), safe="").replace(".", "%2E")
     path = "/console/jobs/" + encoded + suffix
     answer = fuzzed.get(path)
+    if "\n" in job_id:  # no route matches across a line break: the API's typed 400
+        assert answer.status_code == 400, path
+        assert answer.headers["x-amzn-ErrorType"] == "MalformedHttpRequestException"
+        return
     assert answer.status_code == 404, path
     assert answer.headers["content-type"].startswith("text/html")
