@@ -141,7 +141,7 @@ def spans(uses: Mapping[str, tuple[int, str, str]], start: datetime, end: dateti
     colours = _colours({s: r[0] for s, r in rows.items()})
     height = TOP + BOTTOM + 22 * len(rows)
     chart = Chart("spans", caption, legend=[], height=height)
-    chart.table_head = ("Service", "Calls", "First call", "Last call")
+    chart.table_head = ("Service", "Calls (summed over its actions)", "First call", "Last call")
     plot_w = WIDTH - LEFT - RIGHT - 64
     seconds = max((end - start).total_seconds(), 1)
 
