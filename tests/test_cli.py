@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policygen.cli import INDEX_FILE, result_file_name
+from policygen.cli.output import INDEX_FILE, result_file_name
 from policygen.synth import Manifest
 
 from logfactory import ROLE_ARN, record, write_log

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from policygen import generate_policy
-from policygen.cli import observe_level, result_document
+from policygen.cli.generate import observe_level
+from policygen.cli.output import result_document
 from policygen.cloudtrail.layout import Delivery
 from policygen.core.arns import Principal
 from policygen.pipeline import scan

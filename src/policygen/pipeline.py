@@ -25,7 +25,7 @@ from policygen.scan.pool import Engine
 from policygen.scan.query import DEFAULT_MAX_FILE_BYTES, ObserveLevel, ProgressCallback
 from policygen.scan.usage import Usage
 from policygen.sources.base import DEFAULT_MARGIN, LogObject, Selection, TrailSource
-from policygen.sources.local import LocalFolder
+from policygen.sources.open import Location, open_location
 from policygen.sources.trailset import TrailProperties
 
 #: AWS's longest window for one generation; also the CLI's default look-back.
@@ -128,22 +128,6 @@ def resolve_window(start: TimeLike | None, end: TimeLike | None) -> tuple[dateti
     if start_time > end_time:
         raise ValueError(f"start {format_time(start_time)} is after end {format_time(end_time)}")
     return start_time, end_time
-
-
-def as_source(logs: str | Path | TrailSource) -> TrailSource:
-    """A trail source for an `s3://bucket/prefix` URL (ambient AWS credentials), a path
-    (a local folder or file) or an existing source. Hadoop's `s3a://` and `s3n://` are
-    refused by name (they would otherwise be taken for a missing folder)."""
-    if isinstance(logs, str) and logs.startswith(("s3a://", "s3n://")):
-        scheme = logs.split(":", 1)[0]
-        raise ValueError(f"{scheme}:// is Hadoop's: give s3://bucket/prefix (read with boto3)")
-    if isinstance(logs, str) and logs.startswith("s3://"):
-        from policygen.sources.s3 import S3Trail
-
-        return S3Trail.from_url(logs)
-    if isinstance(logs, str | Path):
-        return LocalFolder(Path(logs))
-    return logs
 
 
 def scan(
@@ -252,60 +236,70 @@ def indexed_usage(
         return index.usage(principal, indexed, selection, listed), listed
 
 
+@dataclass(frozen=True, slots=True)
+class GenerateOptions:
+    """Every choice of a generation but the principal and the logs, for both entry points:
+    the window and regions (the `Job`), how calls count (`AnalysisOptions`) and how the
+    logs are read (`ScanOptions`). `data_dir` and `use_index` apply to one principal: a
+    scan of every principal never reads the usage index."""
+
+    start: TimeLike | None = None
+    end: TimeLike | None = None
+    regions: Iterable[str] | None = None
+    denied: DeniedMode = "include"
+    data_events: bool = True
+    margin: timedelta = DEFAULT_MARGIN
+    trail_arn: str | None = None
+    on_file: ProgressCallback | None = None
+    workers: int | None = None
+    data_dir: str | Path | None = None
+    use_index: bool = True
+    observe: ObserveLevel = "all"
+    engine: Engine | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    def job(self, logs: Location) -> Job:
+        return Job.of(logs, self.start, self.end, self.regions, self.margin, self.trail_arn)
+
+    def analysis(self) -> AnalysisOptions:
+        return AnalysisOptions(self.denied, self.data_events)
+
+    def scan(self) -> ScanOptions:
+        return ScanOptions(
+            self.on_file,
+            self.workers,
+            self.observe,
+            self.engine,
+            self.max_file_bytes,
+            self.data_dir,
+            self.use_index,
+        )
+
+
 def generate_policy(
-    principal_arn: str,
-    logs: str | Path | TrailSource,
-    *,
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    regions: Iterable[str] | None = None,
-    denied: DeniedMode = "include",
-    data_events: bool = True,
-    margin: timedelta = DEFAULT_MARGIN,
-    trail_arn: str | None = None,
-    on_file: ProgressCallback | None = None,
-    workers: int | None = None,
-    data_dir: str | Path | None = None,
-    use_index: bool = True,
-    observe: ObserveLevel = "all",
-    engine: Engine | None = None,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    principal_arn: str, logs: Location, options: GenerateOptions | None = None, **flags: Any
 ) -> GenerationResult:
-    """Generate the least-privilege policy for `principal_arn` from the logs at `logs`.
+    """Generate the least-privilege policy for `principal_arn` from the logs at `logs`,
+    as `options` (or `GenerateOptions`'s keyword `flags`) say.
 
     Raises ValueError for bad arguments (the message says which) and FileNotFoundError
     when `logs` does not exist. Unreadable log files are reported in the result instead.
     """
+    options = options or GenerateOptions(**flags)
     principal = Principal.parse(principal_arn)
-    job = Job.of(logs, start, end, regions, margin, trail_arn)
-    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes, data_dir, use_index)
-    return job.generate(principal, AnalysisOptions(denied, data_events), scan)
+    return options.job(logs).generate(principal, options.analysis(), options.scan())
 
 
 def generate_all_policies(
-    logs: str | Path | TrailSource,
-    *,
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    regions: Iterable[str] | None = None,
-    denied: DeniedMode = "include",
-    data_events: bool = True,
-    margin: timedelta = DEFAULT_MARGIN,
-    trail_arn: str | None = None,
-    on_file: ProgressCallback | None = None,
-    workers: int | None = None,
-    observe: ObserveLevel = "all",
-    engine: Engine | None = None,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    logs: Location, options: GenerateOptions | None = None, **flags: Any
 ) -> list[GenerationResult]:
     """One generation per IAM user and role found in the logs, from a single scan.
 
     Each principal's result equals what `generate_policy` gives for it (its calls are
     taken only from its own account's folder), sorted by principal ARN.
     """
-    job = Job.of(logs, start, end, regions, margin, trail_arn)
-    scan = ScanOptions(on_file, workers, observe, engine, max_file_bytes)
-    return job.generate_all(AnalysisOptions(denied, data_events), scan)
+    options = options or GenerateOptions(**flags)
+    return options.job(logs).generate_all(options.analysis(), options.scan())
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +316,7 @@ class Job:
     @classmethod
     def of(
         cls,
-        logs: str | Path | TrailSource,
+        logs: Location,
         start: TimeLike | None,
         end: TimeLike | None,
         regions: Iterable[str] | None,
@@ -331,7 +325,8 @@ class Job:
     ) -> Job:
         start_time, end_time = resolve_window(start, end)
         region_set = frozenset(regions) if regions else None
-        return cls(as_source(logs), start_time, end_time, region_set, margin, trail_arn)
+        source = open_location(logs).source
+        return cls(source, start_time, end_time, region_set, margin, trail_arn)
 
     def selection(self, accounts: frozenset[str] | None) -> Selection:
         return Selection(self.start, self.end, self.regions, accounts, self.margin)

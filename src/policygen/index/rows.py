@@ -30,7 +30,6 @@ class IndexedSource(TrailSource, Protocol):
         ...
 
 
-
 @dataclass(frozen=True, slots=True)
 class Row:
     hour: str
@@ -101,8 +100,6 @@ def fold_rows(rows: list[Row], selection: Selection, usage: Usage) -> list[str]:
         usage.add_call(row.call(), stats, observed)
         usage.stats.records_matched += stats.count
     return sorted(rescan)
-
-
 
 
 def rescan(

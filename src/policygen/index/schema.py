@@ -57,12 +57,8 @@ ON CONFLICT DO UPDATE SET
 """
 
 
-
-
 class IndexUnusable(Exception):
     """The index file cannot be used (another schema version, not SQLite)."""
-
-
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -42,7 +42,6 @@ class IngestReport:
     stats: ScanStats = field(default_factory=ScanStats)
 
 
-
 class UsageIndex:
     """One SQLite file holding the usage of every indexed trail folder."""
 

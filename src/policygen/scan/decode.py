@@ -40,7 +40,6 @@ class NotALogFile(FileError):
     """Valid JSON without a `Records` array: a log file only if it is named like one."""
 
 
-
 def decompress(data: bytes, max_bytes: int) -> bytes:
     """Gunzip `data` if it is gzip (every member), refusing output beyond `max_bytes`.
 

@@ -74,4 +74,3 @@ class ScanQuery:
             selection.regions,
             **options,
         )
-

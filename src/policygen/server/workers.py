@@ -41,7 +41,7 @@ from policygen.policy import lastaccessed
 from policygen.server.settings import ServerSettings
 from policygen.server.store import JobSpec, Status, Store
 from policygen.sources.base import LogObject, Selection, TrailSource
-from policygen.sources.local import LocalFolder
+from policygen.sources.open import open_location
 from policygen.sources.remote import AwsSettings, RemoteTrails
 from policygen.sources.trailset import TrailSet, trail_regions
 
@@ -113,7 +113,7 @@ def open_trails(
             raise JobFailure(RESOURCE_NOT_FOUND_ERROR, f"trail {arn}: no such folder {folder}")
         if not os.access(folder, os.R_OK):
             raise JobFailure(AUTHORIZATION_ERROR, f"trail {arn}: cannot read folder {folder}")
-        members.append((LocalFolder(folder), trail_regions(trail)))
+        members.append((open_location(folder).source, trail_regions(trail)))
     return TrailSet(members)
 
 

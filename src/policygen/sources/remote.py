@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from policygen.core.arns import TrailArn
 from policygen.core.aws import AwsAccess, resolve_access
-from policygen.sources.gettrail import resolve_trail
-from policygen.sources.s3 import S3Trail, is_s3_url
+from policygen.sources.base import TrailSource
+from policygen.sources.open import open_location
+from policygen.sources.s3 import is_s3_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +48,14 @@ class RemoteTrails:
             return self.settings.resolve_trails
         return is_s3_url(location)
 
-    def open(self, trail_arn: str, location: str | None) -> S3Trail:
+    def open(self, trail_arn: str, location: str | None) -> TrailSource:
         """The trail's source; raises `JobFailure` naming what could not be reached."""
         region = TrailArn.parse(trail_arn).region
         if location is not None:
-            ambient = AwsAccess(None, region)
-            self.access = self.access or ambient
-            return S3Trail.from_url(location, ambient, label=trail_arn)
+            opened = open_location(location, trail_arn=trail_arn)
+            self.access = self.access or opened.access
+            return opened.source
         if self._role is None:  # once per job: every GetTrail trail is read with the role
             self._role = resolve_access(self.access_role, region, self.settings.access_role_mode)
         self.access = self._role
-        return resolve_trail(trail_arn, self._role)
+        return open_location(None, trail_arn=trail_arn, access=self._role).source
