@@ -11,6 +11,7 @@ in tests/test_console_fuzz.py.
 from __future__ import annotations
 
 import html
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -414,3 +415,28 @@ def test_a_failed_job_says_why(server: ServerProcess) -> None:
     assert f"<strong>{code}</strong>: {html.escape(message)}" in page
     assert row[1] == "FAILED"
     assert row[6] == f"failed: {code}: {message}"
+
+
+def test_an_internal_error_is_a_page_without_details(
+    tmp_path: Path, logs: tuple[Path, Path]
+) -> None:
+    server = ServerProcess(
+        tmp_path / "data", "--db-timeout", "0.1", "--trail", f"{TRAIL}={logs[1]}"
+    )
+    try:
+        with visitor(server) as who:
+            token = who.csrf("/console/")
+            holder = sqlite3.connect(server.data_dir / "policygen.sqlite", isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+            try:
+                answer = who.post("/console/jobs", start_form(), token=token)
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert answer.status_code == 500
+            assert "An internal error occurred" in answer.text
+            assert "locked" not in answer.text and "Traceback" not in answer.text
+            server.wait_for_log("database is locked")  # the details are in the server's log
+            assert who.post("/console/jobs", start_form(), token=token).status_code == 303
+    finally:
+        server.kill()

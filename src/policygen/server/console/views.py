@@ -172,6 +172,10 @@ class Console:
         except ValidationError:
             message = "No such policy generation in this account."
             return self.problem(request, current, 404, "Not found", message)
+        except Exception:  # as the API: a page saying so, the traceback in the log only
+            log.exception("console: %s %s failed", request.method, request.url.path)
+            message = "An internal error occurred; the server log has details."
+            return self.problem(request, current, 500, "Internal error", message)
 
     # --- sign-in -----------------------------------------------------------------------
 
