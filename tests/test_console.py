@@ -440,3 +440,16 @@ def test_an_internal_error_is_a_page_without_details(
             assert who.post("/console/jobs", start_form(), token=token).status_code == 303
     finally:
         server.kill()
+
+
+def test_sign_in_attempts_count_against_the_rate_limit(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", "--rate-limit", "0.01")  # one per 100 seconds
+    try:
+        with visitor(server, key=None) as who:
+            wrong = {"access_key_id": KEY, "secret_access_key": "guess"}
+            assert who.post("/console/sign-in", wrong, token=who.csrf()).status_code == 401
+            throttled = who.post("/console/sign-in", wrong, token=who.csrf())
+            assert throttled.status_code == 429
+            assert "Rate exceeded" in throttled.text
+    finally:
+        server.kill()
