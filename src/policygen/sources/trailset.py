@@ -36,7 +36,6 @@ class TrailProperties:
         }
 
 
-
 def trail_regions(trail: TrailProperties) -> frozenset[str] | None:
     """The regions to read for one trail: None for all of them.
 

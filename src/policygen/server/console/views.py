@@ -108,9 +108,7 @@ class Console:
 
     # --- responses ---------------------------------------------------------------------
 
-    def page(
-        self, request: Request, session: Session, template: str, status: int = 200, **ctx: Any
-    ) -> HTMLResponse:
+    def page(self, session: Session, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         """A rendered page with what every page shows (account, sign-out, CSRF token)."""
         html = self.templates.get_template(template).render(
             csrf_field=CSRF_FIELD,
@@ -123,10 +121,8 @@ class Console:
         )
         return HTMLResponse(html, status)
 
-    def problem(
-        self, request: Request, session: Session, status: int, title: str, message: str
-    ) -> HTMLResponse:
-        return self.page(request, session, "problem.html", status, title=title, message=message)
+    def problem(self, session: Session, status: int, title: str, message: str) -> HTMLResponse:
+        return self.page(session, "problem.html", status, title=title, message=message)
 
     def guarded(self, handler: Handler, *, post: bool = False, sign_in: bool = True) -> Any:
         """`handler` behind the session, CSRF and sign-in checks, with the console's headers."""
@@ -137,7 +133,7 @@ class Console:
             fresh = session is None
             current = session or Session.fresh()
             response = await self._checked(request, session, current, handler, post, sign_in)
-            if fresh:
+            if fresh and "set-cookie" not in response.headers:
                 self.sessions.write(request, response, current)
             response.headers.update(HEADERS)
             return response
@@ -158,24 +154,24 @@ class Console:
             try:
                 form = await read_form(request)
             except FormTooLarge:
-                return self.problem(request, current, 413, "Too large", "The form is too large.")
+                return self.problem(current, 413, "Too large", "The form is too large.")
             if session is None or not session.csrf_matches(first(form, CSRF_FIELD) or None):
                 log.warning("console: %s %s refused: CSRF token", request.method, request.url.path)
                 message = "The form's security token is missing or out of date: reload the page."
-                return self.problem(request, current, 403, "Refused", message)
+                return self.problem(current, 403, "Refused", message)
         if sign_in and not self.sessions.signed_in(session):
             if post:
-                return self.problem(request, current, 403, "Refused", "Sign in first.")
+                return self.problem(current, 403, "Refused", "Sign in first.")
             return RedirectResponse(f"{PREFIX}/sign-in?next={quote(request.url.path)}", 303)
         try:
             return await handler(request, current, form)
         except ValidationError:
             message = "No such policy generation in this account."
-            return self.problem(request, current, 404, "Not found", message)
+            return self.problem(current, 404, "Not found", message)
         except Exception:  # as the API: a page saying so, the traceback in the log only
             log.exception("console: %s %s failed", request.method, request.url.path)
             message = "An internal error occurred; the server log has details."
-            return self.problem(request, current, 500, "Internal error", message)
+            return self.problem(current, 500, "Internal error", message)
 
     # --- sign-in -----------------------------------------------------------------------
 
@@ -183,7 +179,7 @@ class Console:
         if not self.sessions.auth or self.sessions.signed_in(session):
             return RedirectResponse(f"{PREFIX}/", 303)
         target = safe_next(request.query_params.get("next"))
-        return self.page(request, session, "sign_in.html", next=target, error=None)
+        return self.page(session, "sign_in.html", next=target, error=None)
 
     async def sign_in(self, request: Request, session: Session, form: Form) -> Response:
         if not self.sessions.auth:
@@ -193,14 +189,14 @@ class Console:
         try:
             self.sign_in_limiter.check(f"addr:{address}")
         except ThrottlingError as exc:
-            return self.page(request, session, "sign_in.html", 429, next=target, error=exc.message)
+            return self.page(session, "sign_in.html", 429, next=target, error=exc.message)
         key = self.sessions.check_secret(
             first(form, "access_key_id"), (form.get("secret_access_key") or [""])[0]
         )
         if key is None:
             log.warning("console: sign-in refused from %s", address)
             error = "The access key ID or the secret access key is not valid."
-            return self.page(request, session, "sign_in.html", 401, next=target, error=error)
+            return self.page(session, "sign_in.html", 401, next=target, error=error)
         log.info("console: %s signed in (account %s)", key.access_key_id, key.account)
         response = RedirectResponse(target, 303)
         self.sessions.write(request, response, Session.fresh(key.access_key_id))
@@ -232,11 +228,10 @@ class Console:
             )
         except ValidationError:
             message = "That page of jobs does not exist: start again from the newest."
-            return self.problem(request, session, 400, "Bad page", message)
+            return self.problem(session, 400, "Bad page", message)
         seen = await run_in_threadpool(pages.suggestions, self.service, account)
         settings = self.service.settings
         return self.page(
-            request,
             session,
             "jobs.html",
             status,
@@ -274,7 +269,7 @@ class Console:
         page = await run_in_threadpool(
             pages.job_page, self.service, job_id, self.sessions.account(session), rendering, now()
         )
-        return self.page(request, session, "job.html", page=page, modes=pages.RESOURCE_MODES)
+        return self.page(session, "job.html", page=page, modes=pages.RESOURCE_MODES)
 
     async def status(self, request: Request, session: Session, form: Form) -> Response:
         job = await run_in_threadpool(
@@ -290,7 +285,7 @@ class Console:
         )
         if not 1 <= number <= len(page.policies):
             message = "This job has no such policy."
-            return self.problem(request, session, 404, "Not found", message)
+            return self.problem(session, 404, "Not found", message)
         name = f"policy-{job_id}-{number}.json"
         return Response(
             page.policies[number - 1] + "\n",
@@ -305,7 +300,7 @@ class Console:
         return RedirectResponse(f"{PREFIX}/jobs/{job_id}", 303)
 
     async def not_found(self, request: Request, session: Session, form: Form) -> Response:
-        return self.problem(request, session, 404, "Not found", "There is no such page.")
+        return self.problem(session, 404, "Not found", "There is no such page.")
 
 
 def safe_next(target: str | None) -> str:
