@@ -322,7 +322,7 @@ def test_hostile_log_values_are_shown_as_text(server: ServerProcess) -> None:
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
     # the principal: suggested from the index, listed, and on its own page
     escaped_role = HOSTILE_ROLE.replace("<", "&lt;").replace(">", "&gt;")
-    assert f'<option value="{escaped_role}">1 calls</option>' in jobs_page
+    assert f'<option value="{escaped_role}">1 call</option>' in jobs_page
     assert escaped_role in hostile_page
 
 
@@ -451,5 +451,20 @@ def test_sign_in_attempts_count_against_the_rate_limit(tmp_path: Path) -> None:
             throttled = who.post("/console/sign-in", wrong, token=who.csrf())
             assert throttled.status_code == 429
             assert "Rate exceeded" in throttled.text
+    finally:
+        server.kill()
+
+
+def test_suggestions_follow_the_index_as_it_grows(tmp_path: Path, logs: tuple[Path, Path]) -> None:
+    server = ServerProcess(tmp_path / "data", "--trail", f"{TRAIL}={logs[1]}")
+    try:
+        with visitor(server) as who:
+            before = who.get("/console/").text
+            assert "No suggestions" in before and ROLE_ARN not in before
+            index(logs[1], server.data_dir)  # an operator indexes the trail meanwhile
+            after = who.get("/console/").text
+        # written by hand from write_trail: the deployer's 7 calls, alice's one
+        assert f'<option value="{ROLE_ARN}">7 calls</option>' in after
+        assert f'<option value="{USER_ARN}">1 call</option>' in after
     finally:
         server.kill()

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,32 @@ def index_roots(trails: Mapping[str, str]) -> list[str]:
 
 
 def suggestions(service: PolicyGenerationService, account: str | None) -> list[SeenPrincipal]:
-    """Principals seen in the server's indexed trails, for the start form."""
+    """Principals seen in the server's indexed trails, for the start form: read again
+    only when the index changed (it sums the whole index)."""
     settings = service.settings
     path = index_path(settings.data_dir)
-    return principals_seen(path, index_roots(settings.trails), account)
+    roots = tuple(index_roots(settings.trails))
+    return _seen(str(path), roots, account, _stamp(path))
+
+
+def _stamp(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """What changes when the index is written: its file's and its log's times and sizes."""
+    stamps = []
+    for file in (path, path.with_name(path.name + "-wal")):
+        try:
+            stat = file.stat()
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
+
+
+@lru_cache(maxsize=64)
+def _seen(
+    path: str, roots: tuple[str, ...], account: str | None, stamp: tuple[object, ...]
+) -> list[SeenPrincipal]:
+    return principals_seen(Path(path), roots, account)
 
 
 @dataclass(slots=True)
