@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from consolehelp import Visitor, job_ids, tables, visitor
-from logfactory import ACCOUNT, ROLE_ARN, USER_ARN, record, user_identity, write_log
+from logfactory import (
+    ACCOUNT,
+    ROLE_ARN,
+    USER_ARN,
+    delivery_path,
+    record,
+    user_identity,
+    write_log,
+)
 from serverprocess import KEY, OTHER_KEY, SECOND_KEY, TRAIL, ServerProcess
 
 HOSTILE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/<script>alert(3)</script>"
@@ -47,6 +55,8 @@ def write_trail(root: Path) -> Path:
         record(USER_ARN, "kms.amazonaws.com", "ListAliases", at(11, 55)),
     ]
     write_log(root, calls, delivered="20260105T1215Z")
+    broken = delivery_path(root, delivered="20260105T1300Z", suffix="BrokenFile000001")
+    broken.write_bytes(b"this is not gzip")  # a corrupt file: counted and reported
     return root
 
 
@@ -468,3 +478,22 @@ def test_suggestions_follow_the_index_as_it_grows(tmp_path: Path, logs: tuple[Pa
         assert f'<option value="{USER_ARN}">1 call</option>' in after
     finally:
         server.kill()
+
+
+def test_an_incomplete_policy_says_what_is_missing(server: ServerProcess) -> None:
+    with visitor(server) as who:
+        job_id = start_job(who)
+        server.final(job_id)
+        page = who.get(f"/console/jobs/{job_id}").text
+    api = server.request("GET", f"/policy/generation/{job_id}").json()
+    report = api["policygen"]
+    assert api["generatedPolicyResult"]["properties"]["isComplete"] is False
+    found = tables(page)
+    assert [row[1] for row in found["unmapped"][1:]] == [HOSTILE_NAME]
+    assert [tuple(row) for row in found["skipped"][1:]] == list(report["skippedFiles"].items())
+    # (named by its file name: this job was answered from the index)
+    assert list(report["skippedFiles"]) == [
+        "111122223333_CloudTrail_us-east-1_20260105T1300Z_BrokenFile000001.json.gz"
+    ]
+    for reason in report["incompleteReasons"]:
+        assert html.escape(reason, quote=False) in page

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,22 @@ def api_policy(server: ServerProcess, job_id: str, resources: str = "placeholder
     return json.loads(answer["generatedPolicyResult"]["generatedPolicies"][0]["policy"])
 
 
+def policygen_generate(principal: str) -> dict:
+    """The CLI's result for the same logs and window: an independent way to the evidence."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "policygen", "generate", "--principal", principal),
+            *("--logs", str(SAMPLE_LOGS), "--start", "2026-01-05T00:00:00Z"),
+            *("--end", "2026-01-06T00:00:00Z"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
 def actions_of(policy: dict) -> set[str]:
     found: set[str] = set()
     for statement in policy["Statement"]:
@@ -113,6 +131,17 @@ def test_review_a_generated_policy(server: ServerProcess, context: Any) -> None:
     page.get_by_role("button", name="Copy").click()
     expect(page.locator(".copied")).to_have_text("Copied.")
     assert json.loads(page.evaluate("navigator.clipboard.readText()")) == expected
+
+    # the inferred PassRole grants are those `policygen generate` reports for the logs
+    cli = policygen_generate(USER_ARN)
+    rows = page.locator("#passrole tbody tr")
+    expect(rows).to_have_count(len(cli["policygen"]["passRole"]))
+    for i, grant in enumerate(cli["policygen"]["passRole"]):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert cells[0] == grant["service"]
+        assert cells[1].split() == grant["roles"]
+        assert cells[2].split() == grant["instanceProfiles"]
+        assert cells[3] == str(grant["count"])
 
     page.locator("#show-observed").click()
     page.wait_for_url(re.compile(r"resources=observed"))
