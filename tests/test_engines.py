@@ -10,7 +10,7 @@ import pytest
 
 from policygen.cli import main
 from policygen.core.arns import Principal
-from policygen.core.errors import AUTHORIZATION_ERROR, JobFailure
+from policygen.core.failures import AUTHORIZATION_ERROR, JobFailure
 from policygen.scan import spark
 from policygen.scan.pool import Batch
 from policygen.scan.query import ScanQuery

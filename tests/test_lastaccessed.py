@@ -20,14 +20,14 @@ from botocore.stub import Stubber
 from policygen.core import aws
 from policygen.core.arns import Principal
 from policygen.core.aws import AwsAccess
-from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.core.failures import RESOURCE_NOT_FOUND_ERROR, JobFailure
 from policygen.iam.analysis import ActionUse, Analysis, UnmappedCall
 from policygen.pipeline import GenerationResult
 from policygen.policy import explain as report
 from policygen.policy import lastaccessed
 from policygen.policy.render import RenderOptions
 from policygen.server import protocol
-from policygen.server.backend import TEMPLATE_SOURCE_HEADER
+from policygen.server.protocol import TEMPLATE_SOURCE_HEADER
 
 from logfactory import ROLE_ARN
 

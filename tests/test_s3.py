@@ -22,7 +22,7 @@ import pytest
 from policygen.cli import main
 from policygen.core import aws
 from policygen.core.aws import AwsAccess
-from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.core.failures import RESOURCE_NOT_FOUND_ERROR, JobFailure
 from policygen.core.time import parse_time
 from policygen.pipeline import generate_policy
 from policygen.policy.render import RenderOptions

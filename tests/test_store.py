@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from policygen.pipeline import TrailProperties
-from policygen.server.store import SCHEMA_VERSION, Job, JobSpec, Status, Store, StoreError
+from policygen.server.store import SCHEMA_VERSION, JobSpec, Status, Store, StoreError
+from policygen.server.store import JobRecord as Job
 
 from logfactory import ACCOUNT, ROLE_ARN, USER_ARN
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from policygen.core.errors import JobFailure
+from policygen.core.failures import JobFailure
 
 USAGE_ERROR = 2
 AWS_ERROR = 3

@@ -43,8 +43,9 @@ def _descend(node: object, segments: list[str]) -> Iterator[object]:
     yield from nodes
 
 
-def _anywhere(node: object, key: str) -> Iterator[object]:
-    """Every value stored under `key` at any depth (iterative, bounded by the input)."""
+def anywhere(node: object, key: str) -> Iterator[object]:
+    """Every value stored under `key` (any case) at any depth; iterative, so that deeply
+    nested input cannot exhaust the stack."""
     stack = [node]
     lowered = key.lower()
     while stack:
@@ -53,8 +54,7 @@ def _anywhere(node: object, key: str) -> Iterator[object]:
             for name, value in item.items():
                 if isinstance(name, str) and name.lower() == lowered:
                     yield value
-                else:
-                    stack.append(value)
+                stack.append(value)
         elif isinstance(item, list):
             stack.extend(item)
 
@@ -75,7 +75,7 @@ def strings_at(params: dict[str, Any], path: str) -> list[str]:
     out: list[str] = []
     for root in _roots(params):
         if path.startswith("**."):
-            values: Iterator[object] = _anywhere(root, path[3:])
+            values: Iterator[object] = anywhere(root, path[3:])
         else:
             values = _descend(root, path.split("."))
         for value in values:

@@ -10,9 +10,11 @@ eventName, so that a scanner worker decides without loading the IAM catalogue.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
+
+from policygen.cloudtrail.params import anywhere
 
 #: The request names an object version: S3 authorizes the `...Version...` action.
 VERSION = "version"
@@ -58,24 +60,9 @@ def _copy_source_version(params: dict[str, Any]) -> str:
     return VERSION if isinstance(source, str) and "versionid=" in source.lower() else ""
 
 
-def walk(value: object, key: str) -> Iterator[object]:
-    """Every value stored under `key` (lower-case) anywhere in a JSON structure; iterative,
-    so that deeply nested input cannot exhaust the stack."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if isinstance(k, str) and k.lower() == key:
-                    yield v
-                stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _batch_version(params: dict[str, Any]) -> str:
     """Qualifier "version" when any key of a `DeleteObjects` batch names a version."""
-    found = any(isinstance(v, str) and v for v in walk(params.get("delete"), "versionid"))
+    found = any(isinstance(v, str) and v for v in anywhere(params.get("delete"), "versionid"))
     return VERSION if found else ""
 
 
@@ -85,7 +72,7 @@ _LEADING_WORD = re.compile(r"[\s(]*([A-Za-z]+)")
 def _partiql_verbs(params: dict[str, Any]) -> str:
     """`partiql:<verbs>` from the statements' leading keywords; "" when any is unknown."""
     verbs = set()
-    for statement in walk(params, "statement"):
+    for statement in anywhere(params, "statement"):
         match = _LEADING_WORD.match(statement) if isinstance(statement, str) else None
         verb = match.group(1).lower() if match else ""
         if verb not in PARTIQL_VERBS:

@@ -32,7 +32,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from policygen.core.errors import (
+from policygen.core.failures import (
     AUTHORIZATION_ERROR,
     RESOURCE_NOT_FOUND_ERROR,
     SERVICE_ERROR,

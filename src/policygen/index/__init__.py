@@ -18,6 +18,9 @@ Policies, and counts, then equal a full scan's (see docs/behaviour.md for the li
 
 The index covers a job when every file the job's scan would read is indexed, unchanged in
 size, and the index knows no other file in that part of the trail.
+
+Sits above `policygen.iam`: ingesting collects resource facts with the IAM fact rules.
+May import core, cloudtrail, sources, scan and iam.
 """
 
 from policygen.index.rows import IndexedSource

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from policygen.core import aws
 from policygen.core.arns import Principal
 from policygen.core.aws import AwsAccess
-from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.core.failures import RESOURCE_NOT_FOUND_ERROR, JobFailure
 from policygen.iam.analysis import CLOUDTRAIL_SOURCE, LAST_ACCESSED_SOURCE, Analysis
 
 log = logging.getLogger("policygen.policy.lastaccessed")

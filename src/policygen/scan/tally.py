@@ -156,67 +156,18 @@ class Tally:
         return decode_records(text, self.stats)
 
     def _count(self, records: list[Record], result: FileResult, task: FileTask) -> None:
-        """Count the wanted records. One long loop on purpose: it runs once per record,
-        and every function call in it would cost as much as the work it does."""
-        query, stats, acc = self.query, self.stats, self._acc
-        account = task.account
-        accounts = self._accounts
-        principal = query.principal
-        target = principal.arn if principal else None
-        target_type = (
-            ("IAMUser" if principal.kind == "user" else "AssumedRole") if principal else ""
-        )
-        lo, hi = query.start[:19], query.end[:19] + "\x7f"
-        regions, hourly, level, rules = query.regions, query.hourly, query.level, query.rules
+        """Count the wanted records: select them, then count them, each in one loop (they
+        run once per record, and a function call per record would cost as much as the
+        work it does)."""
+        stats = self.stats
+        wanted = self._select(records, task.account)
+        stats.records_read += len(records)
+        query, acc = self.query, self._acc
+        hourly, level, rules = query.hourly, query.level, query.rules
         delivered = task.delivered if hourly else None
         add_id, add_ref = result.ids.append, result.refs.append
-        ignored = stats.ignored
-        matched = bad = 0
-        for record in records:
-            identity = record.userIdentity
-            if identity is None:
-                continue
-            kind = identity.type
-            if kind == "AssumedRole":
-                context = identity.sessionContext
-                issuer = context.sessionIssuer if context is not None else None
-                if issuer is None or issuer.type != "Role":
-                    continue
-                arn = issuer.arn
-            elif kind == "IAMUser":
-                arn = identity.arn
-            else:
-                continue
-            if target is not None:
-                if arn != target or kind != target_type:
-                    continue
-            elif arn is None:
-                continue
-            elif account is not None:
-                owner = accounts.get(arn)
-                if owner is None:
-                    owner = accounts[arn] = arn.split(":")[4] if arn.count(":") >= 5 else ""
-                if owner != account:
-                    ignored["another account's folder"] += 1
-                    continue
-            event_type = record.eventType
-            if event_type != "AwsApiCall" and event_type is not None:
-                ignored[event_type] += 1
-                continue
-            when = record.eventTime
-            if when is None:
-                bad += 1
-                continue
-            if not lo <= when <= hi:
-                ignored["outside window"] += 1
-                continue
-            if regions is not None and record.awsRegion not in regions:
-                ignored["other region"] += 1
-                continue
-            source, name = record.eventSource, record.eventName
-            if not source or not name:
-                bad += 1
-                continue
+        for arn, record in wanted:
+            source, name, when = record.eventSource, record.eventName, record.eventTime
             key: tuple[Any, ...] = (
                 arn,
                 source,
@@ -248,10 +199,62 @@ class Tally:
             if event_id:
                 add_id(event_id)
                 add_ref(entry)  # type: ignore[arg-type]  # positions after the batch
-            matched += 1
-        stats.records_read += len(records)
-        stats.records_matched += matched
+        stats.records_matched += len(wanted)
+
+    def _select(self, records: list[Record], account: str | None) -> list[tuple[str, Record]]:
+        """The records to count, each with its principal's ARN: API calls of the query's
+        principal (or of any user or role of `account`'s folder) in its window and regions.
+        What is left out is counted in the stats by reason."""
+        query, stats, accounts = self.query, self.stats, self._accounts
+        principal = query.principal
+        target = principal.arn if principal else None
+        target_type = (
+            ("IAMUser" if principal.kind == "user" else "AssumedRole") if principal else ""
+        )
+        lo, hi, regions = query.start[:19], query.end[:19] + "\x7f", query.regions
+        ignored, wanted, bad = stats.ignored, [], 0
+        for record in records:
+            identity = record.userIdentity
+            if identity is None:
+                continue
+            kind = identity.type
+            if kind == "AssumedRole":
+                context = identity.sessionContext
+                issuer = context.sessionIssuer if context is not None else None
+                if issuer is None or issuer.type != "Role":
+                    continue
+                arn = issuer.arn
+            elif kind == "IAMUser":
+                arn = identity.arn
+            else:
+                continue
+            if target is not None:
+                if arn != target or kind != target_type:
+                    continue
+            elif arn is None:
+                continue
+            elif account is not None:
+                owner = accounts.get(arn)
+                if owner is None:
+                    owner = accounts[arn] = arn.split(":")[4] if arn.count(":") >= 5 else ""
+                if owner != account:
+                    ignored["another account's folder"] += 1
+                    continue
+            event_type, when = record.eventType, record.eventTime
+            if event_type != "AwsApiCall" and event_type is not None:
+                ignored[event_type] += 1
+            elif when is None:
+                bad += 1
+            elif not lo <= when <= hi:
+                ignored["outside window"] += 1
+            elif regions is not None and record.awsRegion not in regions:
+                ignored["other region"] += 1
+            elif not record.eventSource or not record.eventName:
+                bad += 1
+            else:
+                wanted.append((arn, record))
         stats.records_bad += bad
+        return wanted
 
     def result(self) -> BatchResult:
         """The batch's counts by (principal, CallKey, bucket), in first-seen order."""

@@ -24,15 +24,15 @@ from policygen.core.arns import Principal
 from policygen.core.time import format_time, now
 from policygen.iam.analysis import CLOUDTRAIL_SOURCE, Analysis
 from policygen.pipeline import GenerationResult, generated_policy_result
+from policygen.policy.explain import EXTENSION_KEY
 from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
     ServiceQuotaExceededError,
     ValidationError,
 )
-from policygen.server.protocol import EXTENSION_MEMBER, EXTRA_HEADERS
 from policygen.server.settings import ServerSettings
-from policygen.server.store import Job, JobSpec, Status, Store
+from policygen.server.store import JobRecord, JobSpec, Status, Store
 from policygen.server.workers import SERVICE_ERROR, JobRunner, WorkerConfig
 from policygen.sources.trailset import (
     GLOBAL_SERVICES_REGION,
@@ -51,7 +51,6 @@ MAX_ATTEMPTS = 3
 ONE_SECOND = timedelta(seconds=1)
 TOKEN_VERSION = 1
 #: Where a job's service-level template came from (`cloudTrail`, `serviceLastAccessed`).
-TEMPLATE_SOURCE_HEADER = "x-policygen-service-level-template-source"
 
 
 class PolicyGenerationService:
@@ -135,7 +134,7 @@ class PolicyGenerationService:
                     return {"jobId": self._same_request(earlier, fingerprint)}
             spec = self._spec(principal.arn, params.get("cloudTrailDetails"), submitted)
             self._check_quotas(principal.account, submitted)
-            job = Job(
+            job = JobRecord(
                 str(uuid.uuid4()),
                 principal.account,
                 spec,
@@ -158,7 +157,7 @@ class PolicyGenerationService:
         job = self._job(params["jobId"], caller, with_analysis=True)
         service_level = params.get("includeServiceLevelTemplate", False)
         answer: dict[str, Any] = {
-            EXTENSION_MEMBER: scan_report(job, self.settings.trails),
+            EXTENSION_KEY: scan_report(job, self.settings.trails),
             "jobDetails": job_details(job),
             "generatedPolicyResult": policy_result(
                 job,
@@ -169,7 +168,7 @@ class PolicyGenerationService:
         }
         if service_level and job.analysis is not None:
             source = job.analysis.get("service_level_source", CLOUDTRAIL_SOURCE)
-            answer[EXTRA_HEADERS] = {TEMPLATE_SOURCE_HEADER: source}
+            answer["serviceLevelTemplateSource"] = source  # a header on the wire
         return answer
 
     def list_policy_generations(self, params: Params, caller: str | None = None) -> dict[str, Any]:
@@ -216,11 +215,13 @@ class PolicyGenerationService:
         days = self.settings.retention_days
         return self.clock() - timedelta(days=days) if days else None
 
-    def visible_job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> Job:
+    def visible_job(
+        self, job_id: str, caller: str | None, *, with_analysis: bool = False
+    ) -> JobRecord:
         """A job as the API would show it to `caller` (the console's way to a job)."""
         return self._job(job_id, caller, with_analysis=with_analysis)
 
-    def _job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> Job:
+    def _job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> JobRecord:
         """A job the caller may see, or the ValidationException AWS SDKs model for a bad id
         (§7 #1): another account's job is as unknown as one that never existed (§7 #6)."""
         job = self.store.get(job_id, with_analysis=with_analysis)
@@ -237,7 +238,7 @@ class PolicyGenerationService:
         self._check_account(job.account)
         return job
 
-    def _same_request(self, earlier: Job, fingerprint: str) -> str:
+    def _same_request(self, earlier: JobRecord, fingerprint: str) -> str:
         """The earlier job's id for a retry; a different request under the token conflicts."""
         if earlier.request_hash != fingerprint:
             raise ConflictError(
@@ -376,7 +377,7 @@ def decode_token(token: str, principal_arn: str | None) -> int:
     return before
 
 
-def job_details(job: Job) -> dict[str, Any]:
+def job_details(job: JobRecord) -> dict[str, Any]:
     """`JobDetails`: status and times, and `jobError` for a failed job."""
     details: dict[str, Any] = {
         "jobId": job.job_id,
@@ -389,7 +390,7 @@ def job_details(job: Job) -> dict[str, Any]:
     return details
 
 
-def policy_result(job: Job, **flags: Any) -> dict[str, Any]:
+def policy_result(job: JobRecord, **flags: Any) -> dict[str, Any]:
     """`generatedPolicyResult` rendered now from the stored analysis, as the CLI renders it.
 
     `flags` are `GenerationResult.to_api`'s: AWS's two and policygen's extensions. Before
@@ -410,7 +411,7 @@ def policy_result(job: Job, **flags: Any) -> dict[str, Any]:
     )
 
 
-def summary(job: Job) -> dict[str, Any]:
+def summary(job: JobRecord) -> dict[str, Any]:
     """A `PolicyGeneration` list item."""
     return {
         "jobId": job.job_id,
@@ -421,7 +422,7 @@ def summary(job: Job) -> dict[str, Any]:
     }
 
 
-def scan_report(job: Job, trail_folders: Mapping[str, str]) -> dict[str, Any] | None:
+def scan_report(job: JobRecord, trail_folders: Mapping[str, str]) -> dict[str, Any] | None:
     """policygen's extension member of a succeeded job: what the scan read, skipped and
     why the result is incomplete. Skipped files are named relative to their trail's
     folder, so callers learn nothing about the server's file system."""

@@ -20,14 +20,16 @@ from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from policygen.core.time import format_time, parse_time
+from policygen.policy.explain import EXTENSION_KEY
 from policygen.server.errors import CommonError, FieldProblem, ServiceError, ValidationError
 
 SERVICE_NAME = "accessanalyzer"
 API_VERSION = "2019-11-01"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 CONTENT_TYPE = "application/json"
-#: policygen's one extra response member (GetGeneratedPolicy: why a result is incomplete).
-EXTENSION_MEMBER = "policygen"
+#: policygen's one extra response member (GetGeneratedPolicy: why a result is incomplete),
+#: the same key as the CLI result's.
+EXTENSION_MEMBER = EXTENSION_KEY
 
 
 @cache
@@ -335,12 +337,17 @@ def _json_value(shape: Shape, value: Any) -> Any:
 #: A key of an operation's output (never a model member) whose value are extra headers:
 #: policygen's additions that leave the AWS-shaped body as it is.
 EXTRA_HEADERS = "__headers__"
+#: Where the service-level template's services came from (GetGeneratedPolicy).
+TEMPLATE_SOURCE_HEADER = "x-policygen-service-level-template-source"
+#: Output fields of the backend (never model members) that travel as headers.
+HEADER_FIELDS = {"serviceLevelTemplateSource": TEMPLATE_SOURCE_HEADER}
 
 
 def response(operation_model: OperationModel, data: Mapping[str, Any]) -> WireResponse:
     """The operation's success response (its modelled status, usually 200)."""
     headers, body = serialize(operation_model.output_shape, data)
     headers.update(data.get(EXTRA_HEADERS, {}))
+    headers.update((h, str(data[f])) for f, h in HEADER_FIELDS.items() if data.get(f) is not None)
     status = operation_model.http.get("responseCode", 200)
     return WireResponse(status, {"Content-Type": CONTENT_TYPE, **headers}, body)
 

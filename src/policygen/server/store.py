@@ -111,7 +111,7 @@ class JobSpec:
 
 
 @dataclass(slots=True)
-class Job:
+class JobRecord:
     """One policy generation as stored. `analysis` is `Analysis.to_dict()` once it succeeded."""
 
     job_id: str
@@ -139,8 +139,8 @@ def _time(text: str | None) -> datetime | None:
     return parse_time(text) if text else None
 
 
-def _job(row: sqlite3.Row, analysis: str | None = None) -> Job:
-    return Job(
+def _job(row: sqlite3.Row, analysis: str | None = None) -> JobRecord:
+    return JobRecord(
         job_id=row["job_id"],
         account=row["account"],
         spec=JobSpec.from_json(row["spec"]),
@@ -225,7 +225,7 @@ class Store:
         with self._writing:
             return self.connection().execute(sql, params)
 
-    def insert(self, job: Job) -> None:
+    def insert(self, job: JobRecord) -> None:
         """Add a new job (in progress, no outcome yet)."""
         self._write(
             "INSERT INTO jobs (job_id, account, principal_arn, spec, status, started_on, "
@@ -243,7 +243,7 @@ class Store:
             ),
         )
 
-    def get(self, job_id: str, *, with_analysis: bool = False) -> Job | None:
+    def get(self, job_id: str, *, with_analysis: bool = False) -> JobRecord | None:
         """One job; its (possibly large) analysis only when asked for."""
         columns = f"{_COLUMNS}, analysis" if with_analysis else _COLUMNS
         row = (
@@ -261,7 +261,7 @@ class Store:
         found = row.fetchone()
         return Status(found[0]) if found else None
 
-    def by_client_token(self, account: str, token: str) -> Job | None:
+    def by_client_token(self, account: str, token: str) -> JobRecord | None:
         """The account's job started with this clientToken, if any."""
         row = (
             self.connection()
@@ -297,7 +297,7 @@ class Store:
         since: datetime | None,
         limit: int,
         account: str | None = None,
-    ) -> list[Job]:
+    ) -> list[JobRecord]:
         """Up to `limit` jobs (of `account`, if given), newest first, older than the cursor
         `before_seq`."""
         clauses: list[str] = ["1 = 1"]
@@ -350,7 +350,7 @@ class Store:
         """Note that the job is being (re)run, so recovery can give up on a job that never ends."""
         self._write("UPDATE jobs SET attempts = attempts + 1 WHERE job_id = ?", (job_id,))
 
-    def in_progress(self) -> list[Job]:
+    def in_progress(self) -> list[JobRecord]:
         """Every job in progress, oldest first: what start-up recovery looks at."""
         rows = self.connection().execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq",

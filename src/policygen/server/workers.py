@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from policygen.core.arns import Principal
-from policygen.core.errors import (
+from policygen.core.failures import (
     AUTHORIZATION_ERROR,
     RESOURCE_NOT_FOUND_ERROR,
     SERVICE_ERROR,

@@ -15,7 +15,7 @@ from typing import Any
 from policygen.core import aws
 from policygen.core.arns import TrailArn
 from policygen.core.aws import AwsAccess
-from policygen.core.errors import RESOURCE_NOT_FOUND_ERROR, JobFailure
+from policygen.core.failures import RESOURCE_NOT_FOUND_ERROR, JobFailure
 from policygen.sources.s3 import S3Trail
 
 

@@ -30,7 +30,7 @@ from botocore.exceptions import (
 from policygen.cloudtrail.layout import ACCOUNT_RE, ORG_RE
 from policygen.core import aws
 from policygen.core.aws import AwsAccess
-from policygen.core.errors import JobFailure
+from policygen.core.failures import JobFailure
 from policygen.sources.base import LogObject, Selection, wants_file
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from policygen.policy.explain import pass_role_entries, use_entry
 from policygen.server.backend import PolicyGenerationService, policy_result, scan_report
 from policygen.server.console import chart
 from policygen.server.errors import ValidationError
-from policygen.server.store import Job, Status
+from policygen.server.store import JobRecord, Status
 from policygen.sources.trailset import trail_regions, union_regions
 
 PAGE_SIZE = 20
@@ -54,7 +54,7 @@ class Rendering:
         return f"resources={resources}" + ("&passRole=true" if pass_role else "")
 
 
-def duration(job: Job, moment: datetime) -> str:
+def duration(job: JobRecord, moment: datetime) -> str:
     """`1 h 2 min`, `3 min 4 s` or `5 s`: from start to completion (or to `moment`)."""
     seconds = int(((job.completed_on or moment) - job.started_on).total_seconds())
     hours, rest = divmod(max(seconds, 0), 3600)
@@ -64,7 +64,7 @@ def duration(job: Job, moment: datetime) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def outcome(job: Job) -> str:
+def outcome(job: JobRecord) -> str:
     """Whether the policy is complete, or why not (or why there is none)."""
     if job.status is Status.IN_PROGRESS:
         return "running"
@@ -80,7 +80,7 @@ def outcome(job: Job) -> str:
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    job: Job
+    job: JobRecord
     duration: str
     outcome: str
 
@@ -149,7 +149,7 @@ def _seen(
 class JobPage:
     """Everything the job page shows of one job."""
 
-    job: Job
+    job: JobRecord
     duration: str
     outcome: str
     rendering: Rendering
@@ -186,7 +186,9 @@ def job_page(
     return page
 
 
-def activity_chart(service: PolicyGenerationService, job: Job, analysis: Analysis) -> chart.Chart:
+def activity_chart(
+    service: PolicyGenerationService, job: JobRecord, analysis: Analysis
+) -> chart.Chart:
     """Calls per hour or day from the usage index when it holds the job's trails, else
     first-to-last spans from the analysis."""
     settings = service.settings
