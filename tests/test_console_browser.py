@@ -225,3 +225,24 @@ def test_pages_pass_axe_accessibility_checks(server: ServerProcess, context: Any
         if result.violations_count
     }
     assert problems == {}
+
+
+def test_without_javascript_pages_read_and_follow(server: ServerProcess, browser: Any) -> None:
+    """With JavaScript off, sign-in and the start form work, a running job's page refreshes
+    itself until the job ends, and the policy reads (only the Copy button is missing)."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = sign_in_page(context, server)
+        with server.frozen_workers():
+            fill_start_form(page)
+            page.get_by_role("button", name="Generate policy").click()
+            page.wait_for_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+            expect(page.locator("#job-status")).to_have_text("IN_PROGRESS")
+        # <noscript><meta http-equiv="refresh" content="5"> reloads it
+        expect(page.locator("#job-status")).to_have_text("SUCCEEDED", timeout=PATIENCE_MS)
+        expected = api_policy(server, job_id_of(page))
+        assert json.loads(page.locator("#policy-1").inner_text()) == expected
+        expect(page.get_by_role("button", name="Copy")).to_be_hidden()
+        expect(page.locator("#download-1-json")).to_be_visible()
+    finally:
+        context.close()
