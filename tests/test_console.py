@@ -33,6 +33,7 @@ from serverprocess import KEY, OTHER_KEY, SECOND_KEY, TRAIL, ServerProcess
 
 HOSTILE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/<script>alert(3)</script>"
 HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_SERVICE = "<script>alert(4)</script>"
 HOSTILE_EVENT_ID = "<script>alert(2)</script>"
 PLAIN_TRAIL = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/plain"
 FORM_WINDOW = {"start": "2026-01-05T00:00", "end": "2026-01-06T00:00"}
@@ -51,6 +52,7 @@ def write_trail(root: Path) -> Path:
         record(ROLE_ARN, "s3.amazonaws.com", "ListBuckets", at(10, 30), eventID=HOSTILE_EVENT_ID),
         *(record(ROLE_ARN, "s3.amazonaws.com", "ListBuckets", at(11, m)) for m in (10, 20, 30)),
         record(ROLE_ARN, "ec2.amazonaws.com", HOSTILE_NAME, at(11, 40)),
+        record(ROLE_ARN, f"{HOSTILE_SERVICE}.amazonaws.com", "Get", at(11, 45)),
         record(user_identity(HOSTILE_ROLE), "s3.amazonaws.com", "ListBuckets", at(11, 50)),
         record(USER_ARN, "kms.amazonaws.com", "ListAliases", at(11, 55)),
     ]
@@ -324,8 +326,14 @@ def test_hostile_log_values_are_shown_as_text(server: ServerProcess) -> None:
         hostile_page = who.get(f"/console/jobs/{hostile_job}").text
         jobs_page = who.get("/console/").text
     assert "<script>alert" not in page + hostile_page + jobs_page
-    # the event name is an unmapped call, the event ID the example of s3:ListAllMyBuckets
-    assert [row[1] for row in tables(page)["unmapped"][1:]] == [HOSTILE_NAME]
+    # IAM actions come from the catalogue, so logs reach pages as event sources and names
+    # (unmapped calls, the chart), event IDs (examples) and principals (suggestions, jobs)
+    unmapped = [row[:2] for row in tables(page)["unmapped"][1:]]
+    assert sorted(unmapped) == [
+        [f"{HOSTILE_SERVICE}.amazonaws.com", "Get"],
+        ["ec2.amazonaws.com", HOSTILE_NAME],
+    ]
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;: 1 call, 2026-01-05 11:00" in page
     actions = {row[0]: row for row in tables(page)["actions"][1:]}
     assert actions["s3:ListAllMyBuckets"][4] == HOSTILE_EVENT_ID
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -344,14 +352,15 @@ def test_activity_chart_counts_calls_per_hour_from_the_index(server: ServerProce
     assert "Calls per hour and service (UTC), from the usage index" in page
     rows = tables(page)["chart-table"][1:]
     # written by hand from write_trail: 10:xx two EC2 calls and one S3; 11:xx three S3
-    # calls and the unmapped EC2 call
+    # calls, the unmapped EC2 call and the call to a service named <script>
     assert sorted(map(tuple, rows)) == [
         ("2026-01-05 10:00", "ec2", "2"),
         ("2026-01-05 10:00", "s3", "1"),
+        ("2026-01-05 11:00", HOSTILE_SERVICE, "1"),
         ("2026-01-05 11:00", "ec2", "1"),
         ("2026-01-05 11:00", "s3", "3"),
     ]
-    assert page.count("<rect") - page.count('<rect width="12"') == 4  # one bar part per row
+    assert page.count("<rect") - page.count('<rect width="12"') == 5  # one bar part per row
 
 
 def test_without_the_index_the_chart_shows_first_to_last_call(server: ServerProcess) -> None:
@@ -473,8 +482,8 @@ def test_suggestions_follow_the_index_as_it_grows(tmp_path: Path, logs: tuple[Pa
             assert "No suggestions" in before and ROLE_ARN not in before
             index(logs[1], server.data_dir)  # an operator indexes the trail meanwhile
             after = who.get("/console/").text
-        # written by hand from write_trail: the deployer's 7 calls, alice's one
-        assert f'<option value="{ROLE_ARN}">7 calls</option>' in after
+        # written by hand from write_trail: the deployer's 8 calls, alice's one
+        assert f'<option value="{ROLE_ARN}">8 calls</option>' in after
         assert f'<option value="{USER_ARN}">1 call</option>' in after
     finally:
         server.kill()
@@ -489,7 +498,7 @@ def test_an_incomplete_policy_says_what_is_missing(server: ServerProcess) -> Non
     report = api["policygen"]
     assert api["generatedPolicyResult"]["properties"]["isComplete"] is False
     found = tables(page)
-    assert [row[1] for row in found["unmapped"][1:]] == [HOSTILE_NAME]
+    assert sorted(row[1] for row in found["unmapped"][1:]) == [HOSTILE_NAME, "Get"]
     assert [tuple(row) for row in found["skipped"][1:]] == list(report["skippedFiles"].items())
     # (named by its file name: this job was answered from the index)
     assert list(report["skippedFiles"]) == [
