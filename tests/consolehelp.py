@@ -76,6 +76,16 @@ class Visitor:
 
 
 @contextmanager
+def running(data_dir: Path, *args: str, auth: bool = True) -> Iterator[ServerProcess]:
+    """A `policygen serve` for the length of a block (killed after it, failed or not)."""
+    server = ServerProcess(data_dir, *args, auth=auth)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@contextmanager
 def visitor(server: ServerProcess, key: str | None = KEY) -> Iterator[Visitor]:
     """A visitor, signed in with `key` (None: not signed in)."""
     who = Visitor(server)

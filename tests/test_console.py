@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from consolehelp import Visitor, job_ids, tables, visitor
+from consolehelp import Visitor, job_ids, running, tables, visitor
 from logfactory import (
     ACCOUNT,
     ROLE_ARN,
@@ -95,13 +95,10 @@ def server(
 ) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("data")
     index(logs[0], data_dir)
-    server = ServerProcess(
+    with running(
         data_dir, "--trail", f"{TRAIL}={logs[0]}", "--trail", f"{PLAIN_TRAIL}={logs[1]}"
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.kill()
 
 
 def start_form(principal: str = ROLE_ARN, trail: str = TRAIL, **fields: str) -> dict[str, str]:
@@ -407,18 +404,15 @@ def test_unknown_console_paths_are_html_404s(server: ServerProcess) -> None:
 
 
 def test_no_auth_skips_sign_in_but_not_csrf(tmp_path: Path, logs: tuple[Path, Path]) -> None:
-    server = ServerProcess(tmp_path / "data", "--trail", f"{TRAIL}={logs[1]}", auth=False)
-    try:
-        with Visitor(server) as who:
-            jobs = who.get("/console/")
-            assert jobs.status_code == 200
-            assert "Authentication is off" in jobs.text
-            assert who.get("/console/sign-in").headers["location"] == "/console/"
-            assert who.post("/console/jobs", start_form(), token=None).status_code == 403
-            job_id = start_job(who)
-            assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
-    finally:
-        server.kill()
+    trail = ("--trail", f"{TRAIL}={logs[1]}")
+    with running(tmp_path / "data", *trail, auth=False) as server, Visitor(server) as who:
+        jobs = who.get("/console/")
+        assert jobs.status_code == 200
+        assert "Authentication is off" in jobs.text
+        assert who.get("/console/sign-in").headers["location"] == "/console/"
+        assert who.post("/console/jobs", start_form(), token=None).status_code == 403
+        job_id = start_job(who)
+        assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
 
 
 def test_a_failed_job_says_why(server: ServerProcess) -> None:
@@ -439,44 +433,35 @@ def test_a_failed_job_says_why(server: ServerProcess) -> None:
 def test_an_internal_error_is_a_page_without_details(
     tmp_path: Path, logs: tuple[Path, Path]
 ) -> None:
-    server = ServerProcess(
-        tmp_path / "data", "--db-timeout", "0.1", "--trail", f"{TRAIL}={logs[1]}"
-    )
-    try:
-        with visitor(server) as who:
-            token = who.csrf("/console/")
-            holder = sqlite3.connect(server.data_dir / "policygen.sqlite", isolation_level=None)
-            holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
-            try:
-                answer = who.post("/console/jobs", start_form(), token=token)
-            finally:
-                holder.execute("ROLLBACK")
-                holder.close()
-            assert answer.status_code == 500
-            assert "An internal error occurred" in answer.text
-            assert "locked" not in answer.text and "Traceback" not in answer.text
-            server.wait_for_log("database is locked")  # the details are in the server's log
-            assert who.post("/console/jobs", start_form(), token=token).status_code == 303
-    finally:
-        server.kill()
+    settings = ("--db-timeout", "0.1", "--trail", f"{TRAIL}={logs[1]}")
+    with running(tmp_path / "data", *settings) as server, visitor(server) as who:
+        token = who.csrf("/console/")
+        holder = sqlite3.connect(server.data_dir / "policygen.sqlite", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        try:
+            answer = who.post("/console/jobs", start_form(), token=token)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert answer.status_code == 500
+        assert "An internal error occurred" in answer.text
+        assert "locked" not in answer.text and "Traceback" not in answer.text
+        server.wait_for_log("database is locked")  # the details are in the server's log
+        assert who.post("/console/jobs", start_form(), token=token).status_code == 303
 
 
 def test_sign_in_attempts_count_against_the_rate_limit(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", "--rate-limit", "0.01")  # one per 100 seconds
-    try:
-        with visitor(server, key=None) as who:
-            wrong = {"access_key_id": KEY, "secret_access_key": "guess"}
-            assert who.post("/console/sign-in", wrong, token=who.csrf()).status_code == 401
-            throttled = who.post("/console/sign-in", wrong, token=who.csrf())
-            assert throttled.status_code == 429
-            assert "Rate exceeded" in throttled.text
-    finally:
-        server.kill()
+    one_per_100_seconds = ("--rate-limit", "0.01")
+    with running(tmp_path / "data", *one_per_100_seconds) as server, visitor(server, None) as who:
+        wrong = {"access_key_id": KEY, "secret_access_key": "guess"}
+        assert who.post("/console/sign-in", wrong, token=who.csrf()).status_code == 401
+        throttled = who.post("/console/sign-in", wrong, token=who.csrf())
+        assert throttled.status_code == 429
+        assert "Rate exceeded" in throttled.text
 
 
 def test_suggestions_follow_the_index_as_it_grows(tmp_path: Path, logs: tuple[Path, Path]) -> None:
-    server = ServerProcess(tmp_path / "data", "--trail", f"{TRAIL}={logs[1]}")
-    try:
+    with running(tmp_path / "data", "--trail", f"{TRAIL}={logs[1]}") as server:
         with visitor(server) as who:
             before = who.get("/console/").text
             assert "No suggestions" in before and ROLE_ARN not in before
@@ -485,8 +470,6 @@ def test_suggestions_follow_the_index_as_it_grows(tmp_path: Path, logs: tuple[Pa
         # written by hand from write_trail: the deployer's 8 calls, alice's one
         assert f'<option value="{ROLE_ARN}">8 calls</option>' in after
         assert f'<option value="{USER_ARN}">1 call</option>' in after
-    finally:
-        server.kill()
 
 
 def test_an_incomplete_policy_says_what_is_missing(server: ServerProcess) -> None:

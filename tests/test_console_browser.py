@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from consolehelp import browser, sign_in_page
+from consolehelp import browser, running, sign_in_page
 from logfactory import ACCOUNT, USER_ARN
 from serverprocess import OTHER_KEY, ServerProcess
 
@@ -33,13 +33,10 @@ PATIENCE_MS = 60_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(
+    with running(
         tmp_path_factory.mktemp("data"), "--trail", f"{SAMPLE_TRAIL}={SAMPLE_LOGS}"
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture

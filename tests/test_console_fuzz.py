@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consolehelp import Visitor, visitor
+from consolehelp import Visitor, running, visitor
 from logfactory import ACCOUNT, ROLE_ARN, record, write_log
-from serverprocess import TRAIL, ServerProcess, wait_until
+from serverprocess import TRAIL, wait_until
 
 HOSTILE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/<script>alert(3)</script>"
 
@@ -72,12 +72,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visitor]:
     """A signed-in visitor of a server of its own (fuzzing starts jobs)."""
     logs = tmp_path_factory.mktemp("trail")
     write_log(logs, [record(ROLE_ARN, "s3.amazonaws.com", "ListBuckets")])
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz"), "--trail", f"{TRAIL}={logs}")
-    try:
-        with visitor(server) as who:
-            yield who
-    finally:
-        server.kill()
+    trail = ("--trail", f"{TRAIL}={logs}")
+    with running(tmp_path_factory.mktemp("fuzz"), *trail) as server, visitor(server) as who:
+        yield who
 
 
 def _encode(form: dict[str, str]) -> bytes:
