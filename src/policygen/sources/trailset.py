@@ -36,6 +36,7 @@ class TrailProperties:
         }
 
 
+
 def trail_regions(trail: TrailProperties) -> frozenset[str] | None:
     """The regions to read for one trail: None for all of them.
 
