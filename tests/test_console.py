@@ -244,6 +244,10 @@ def test_a_job_started_in_the_console_is_the_apis_job(server: ServerProcess) -> 
         page = who.get(f"/console/jobs/{job_id}")
         assert page.status_code == 200
         assert "SUCCEEDED" in page.text
+        # the actions of write_trail's calls, by hand (the <script> calls map to none)
+        actions = [row[0] for row in tables(page.text)["actions"][1:]]
+        assert actions == ["ec2:DescribeInstances", "ec2:RunInstances", "s3:ListAllMyBuckets"]
+        assert '<p id="actions-summary">3 actions of 2 services: ec2, s3.</p>' in page.text
         status = who.get(f"/console/jobs/{job_id}/status").json()
         assert status == {"jobId": job_id, "status": "SUCCEEDED"}
 

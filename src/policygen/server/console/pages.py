@@ -161,6 +161,11 @@ class JobPage:
     unmapped: list[Any] = field(default_factory=list)
     chart: chart.Chart | None = None
 
+    @property
+    def services(self) -> list[str]:
+        """The IAM services of the policy's actions, as AWS's console groups them."""
+        return sorted({name.split(":", 1)[0] for name, _ in self.actions})
+
 
 def job_page(
     service: PolicyGenerationService,
