@@ -141,9 +141,11 @@ def job_ids(html: str) -> list[str]:
     return re.findall(r'data-job-id="([^"]+)"', html)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright."""
+    """Headless Debian Chromium through Playwright, for one test module: Playwright's sync
+    API keeps an event loop running while it is open, which other modules' asyncio.run()
+    must not meet."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (apt-get install chromium)"
         if os.environ.get(REQUIRE_ENV) == "1":
