@@ -93,6 +93,7 @@ def serve(config_file: Path | None, trails: tuple[str, ...], **flags: object) ->
     """Serve the IAM Access Analyzer policy generation API (for boto3 and the AWS CLI).
 
     Requests must be signed (SigV4) with a key from --credentials-file, unless --no-auth.
+    The review console is at /console/ (sign in with such a key).
     """
     from policygen.server.app import serve as run_server
     from policygen.server.settings import load_settings

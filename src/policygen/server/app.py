@@ -37,6 +37,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from policygen.server import protocol
 from policygen.server.auth import Authenticator, Caller, RequestHead
 from policygen.server.backend import PolicyGenerationService
+from policygen.server.console import console_routes
 from policygen.server.errors import (
     InternalServerError,
     MalformedHttpRequestError,
@@ -282,6 +283,7 @@ def create_app(
                 methods=[operation.http["method"]],
             )
         )
+    routes += console_routes(service, authenticator is not None, _unsupported(gate))
     routes.append(Route("/{path:path}", _unsupported(gate), methods=ALL_METHODS))
 
     @asynccontextmanager

@@ -238,6 +238,12 @@ class PolicyGenerationService:
         days = self.settings.retention_days
         return self.clock() - timedelta(days=days) if days else None
 
+    def visible_job(
+        self, job_id: str, caller: str | None, *, with_analysis: bool = False
+    ) -> JobRecord:
+        """A job as the API would show it to `caller` (the console's way to a job)."""
+        return self._job(job_id, caller, with_analysis=with_analysis)
+
     def _job(self, job_id: str, caller: str | None, *, with_analysis: bool = False) -> JobRecord:
         """A job the caller may see, or the ValidationException AWS SDKs model for a bad id
         (§7 #1): another account's job is as unknown as one that never existed (§7 #6)."""
