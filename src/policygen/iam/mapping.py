@@ -224,8 +224,7 @@ _APIGATEWAY_MODELS = ("apigateway", "apigatewayv2")
 # eventSource -> prefix
 
 
-@cache
-def iam_prefix(event_source: str) -> str:
+def _iam_prefix(event_source: str) -> str:
     """The IAM prefix of `event_source`: the §2 table, else its first label when that is an
     IAM prefix, else what botocore's models say, else the first label anyway."""
     host = event_host(event_source)
@@ -237,6 +236,10 @@ def iam_prefix(event_source: str) -> str:
     if catalogue.has_service(first):
         return first
     return _botocore_prefix(host) or first
+
+
+# Cached by assignment, not by decorator: mutmut (scripts/mutation) skips decorated functions.
+iam_prefix = cache(_iam_prefix)
 
 
 class _ModelMetadata(msgspec.Struct):
@@ -362,8 +365,7 @@ def _candidates(prefix: str, name: str, qualifier: str) -> tuple[str, ...]:
     return _RENAMES.get(key, (f"{prefix}:{name}",))
 
 
-@cache
-def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
+def _map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
     """The IAM actions a CloudTrail call (`eventSource`, `eventName`, qualifier) needs."""
     prefix = iam_prefix(event_source)
     if not event_name:
@@ -384,3 +386,6 @@ def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
         return Mapped((), prefix, "unmapped", f"unknown IAM service prefix {prefix!r}")
     what = ", ".join(missing) if missing else f"for {name}"
     return Mapped((), prefix, "unmapped", f"no catalogue action {what}")
+
+
+map_call = cache(_map_call)
