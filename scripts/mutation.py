@@ -95,10 +95,11 @@ def _config(group: Group, quick: bool) -> str:
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly", "-q"]\n'
         "timeout_multiplier = 5.0\n"
-        # a fresh process per mutant: caches (functools.cache) filled by the stats run
-        # would otherwise hide the mutated code from every test
+        "timeout_constant = 20.0\n"
+        # mutants fork from a server that has collected the tests but run none: caches
+        # (functools.cache) filled by the stats run would hide the mutated code
         'process_isolation = "forkserver"\n'
-        'forkserver_warmup = "none"\n'
+        'forkserver_warmup = "collect"\n'
         "use_git_change_detection = false\n"
     )
 
