@@ -46,8 +46,8 @@ GROUPS: dict[str, Group] = {
     ),
     "passrole": Group(
         ("iam/passrole.py",),
-        ("tests/test_mapping.py", "tests/test_passrole.py"),
-        ("tests/test_passrole.py",),
+        ("tests/test_mapping.py", "tests/test_passrole.py", "tests/test_observe.py"),
+        ("tests/test_passrole.py", "tests/test_observe.py"),
     ),
     "selection": Group(
         ("sources/base.py", "sources/local.py", "cloudtrail/layout.py"),
@@ -71,8 +71,8 @@ GROUPS: dict[str, Group] = {
     ),
     "sigv4": Group(
         ("server/auth.py",),
-        ("tests/test_auth.py",),
-        ("tests/test_auth.py",),
+        ("tests/test_auth.py", "tests/test_auth_refusals.py"),
+        ("tests/test_auth.py", "tests/test_auth_refusals.py"),
     ),
     "store": Group(
         ("server/store.py",),
