@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """policygen's scan benchmarks, in one command: `.venv/bin/python benchmarks/run.py --size 1GB`.
 
-On one synthetic trail (written once by `policygen.synth` into benchmarks/.corpus/ and
+On one synthetic trail (written once by `policygen_synth` into benchmarks/.corpus/ and
 reused), with its files in the page cache, each case runs in a fresh process:
 
 - decompress-Nw: read + gunzip only, with the scanner's isal function and process fan-out:
@@ -340,7 +340,8 @@ class Case:
 
 def ensure_corpus(corpus: Path, size: str) -> dict[str, Any]:
     """Generate the trail once per size; reuse it afterwards."""
-    from policygen.synth import CorpusSpec, Manifest, generate_corpus, parse_size
+    from policygen.core.units import parse_size
+    from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
     target = parse_size(size)
     marker = corpus / "manifest.json"
@@ -437,7 +438,7 @@ def with_spark(options: argparse.Namespace) -> bool:
 
 def index_queries(corpus: Path, home: Path) -> tuple[Case, Case]:
     """Build the index, then time `generate` for every principal from it."""
-    from policygen.synth import Manifest
+    from policygen_synth import Manifest
 
     base = ["--corpus", str(corpus), "--home", str(home)]
     build = Case("index-build", [*base, "--workers", "2", "--case", "index-build"], 2)
@@ -577,7 +578,7 @@ def markdown(result: dict[str, Any]) -> str:
         "Written by `benchmarks/run.py` (reproduce: `.venv/bin/python benchmarks/run.py "
         f"--size {meta['size']}`); the raw figures are in `benchmarks/results.json`.",
         "",
-        f"Corpus: `policygen.synth`, {meta['corpus_mb']:.0f} MB uncompressed "
+        f"Corpus: `policygen_synth`, {meta['corpus_mb']:.0f} MB uncompressed "
         f"({meta['files']} files, {meta['records']} records), files in the page cache. "
         f"Role: `{meta['role']}`. Machine: {meta['machine']}, shared with other work, so "
         "each case is the fastest of its runs and every comparison is a ratio between cases "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policygen.synth import CorpusSpec, Manifest, generate_corpus
+from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
 from motoserver import MotoServer
 from serverprocess import ServerProcess
@@ -69,7 +69,7 @@ def moto() -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def synth_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated trail (two accounts, two regions, two days, ~60 files)."""
-    from policygen.synth import CorpusSpec, generate_corpus
+    from policygen_synth import CorpusSpec, generate_corpus
 
     root = tmp_path_factory.mktemp("synth")
     generate_corpus(root, CorpusSpec(target_bytes=2_000_000, records_per_file=(10, 40), days=2))

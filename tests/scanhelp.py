@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from policygen.scan.usage import Usage
 from policygen.sources.base import Selection
-from policygen.synth import Manifest
+from policygen_synth import Manifest
 
 #: A window holding every event of the test corpus (it starts 2026-01-05 and lasts two days).
 EVERYTHING = Selection(datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC))

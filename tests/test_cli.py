@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from policygen.cli.output import INDEX_FILE, result_file_name
-from policygen.synth import Manifest
+from policygen_synth import Manifest
 
 from logfactory import (
     ROLE_ARN,

@@ -19,7 +19,7 @@ from policygen.scan.usage import Usage
 from policygen.sources.base import Selection
 from policygen.sources.local import LocalFolder
 from policygen.sources.trailset import TrailSet
-from policygen.synth import Manifest
+from policygen_synth import Manifest
 
 from scanhelp import EVERYTHING
 

@@ -89,9 +89,9 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_modules_and_functions_are_small() -> None:
     too_big = []
-    for path in sorted(SRC.rglob("*.py")):
+    for path in sorted([*SRC.rglob("*.py"), *SRC.with_name("policygen_synth").rglob("*.py")]):
         text = path.read_text()
-        name = path.relative_to(SRC).as_posix()
+        name = path.relative_to(SRC.parent).as_posix()
         if text.count("\n") > MAX_MODULE_LINES:
             too_big.append(f"{name}: {text.count(chr(10))} lines")
         for node in ast.walk(ast.parse(text)):

@@ -20,7 +20,7 @@ from policygen.scan import pool as fanout
 from policygen.scan.decode import candidate_records
 from policygen.sources.dedupe import Dedupe
 from policygen.sources.local import LocalFolder
-from policygen.synth import Manifest
+from policygen_synth import Manifest
 
 from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 from scanhelp import EVERYTHING, by_outcome, comparable, truth

@@ -39,7 +39,7 @@ from policygen.sources.local import LocalFolder
 from policygen.sources.remote import AwsSettings
 from policygen.sources.s3 import S3Trail
 from policygen.sources.trailset import TrailSet
-from policygen.synth import CorpusSpec, Manifest, generate_corpus
+from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
 import sparkhelp
 from logfactory import ROLE_ARN, record, write_log

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from policygen.core.units import parse_size
 from policygen.scan.usage import outcome_of
-from policygen.synth import CorpusSpec, Manifest, generate_corpus, parse_size
+from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
 ACCOUNTS = ("111122223333", "444455556666")
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""`policygen synth`: a synthetic trail for trials, tests and benchmarks."""
+"""`policygen synth`: a synthetic trail for tests and benchmarks, from `policygen_synth`."""
 
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ def synth(
     org_id: str | None,
     workers: int,
 ) -> None:
-    """Write a synthetic CloudTrail trail (deterministic; for trials, tests and benchmarks)."""
-    from policygen.synth import CorpusSpec, generate_corpus
+    """Write a synthetic CloudTrail trail for tests and benchmarks (same seed, same bytes).
+
+    Provided by the separate `policygen_synth` package, not by policygen itself.
+    """
+    from policygen_synth import CorpusSpec, generate_corpus
 
     with user_errors():
         overrides = {"accounts": accounts, "regions": regions}
