@@ -17,7 +17,7 @@ import pytest
 from policygen.cloudtrail.layout import Delivery, account_of, delivery_of, parse_delivery
 from policygen.core.arns import Principal
 from policygen.pipeline import scan
-from policygen.sources.base import Selection, wants_file
+from policygen.sources.base import LogObject, Selection, iter_contents, wants_file
 from policygen.sources.local import LocalFolder
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
@@ -190,3 +190,67 @@ def test_layout_reads_account_stream_and_delivery() -> None:
     assert account_of(f"backup/{OTHER_ACCOUNT}/{ACCOUNT}/events.json") == ACCOUNT
     assert account_of("backup/events.json") is None
     assert delivery_of("backup/events.json") == Delivery("", None)
+
+
+def _put(root: Path, relative: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"Records": []}')
+
+
+def test_layout_folders_prune_files_of_any_name(logs: Path) -> None:
+    """Region and day folders are pruned by themselves, not only through file names."""
+    base = f"AWSLogs/{ACCOUNT}/CloudTrail"
+    for relative in (
+        f"{base}/us-east-1/2026/01/05/kept.json",
+        f"{base}/us-east-1/2026/01/05/2099/below-the-day.json",
+        f"{base}/eu-west-1/2026/01/05/other-region.json",
+        f"{base}/us-east-1/2026/01/09/other-day.json",
+        f"{base}/us-east-1/2026/02/other-month.json",
+        f"AWSLogs/{ACCOUNT}/cloudtrail/eu-west-1/2026/01/05/not-the-layout.json",
+    ):
+        _put(logs, relative)
+    only_us = Selection(DAY.start, DAY.end, regions=frozenset({"us-east-1"}))
+    assert _keys(logs, only_us) == [
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/01/05/2099/below-the-day.json",
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/01/05/kept.json",
+        f"AWSLogs/{ACCOUNT}/cloudtrail/eu-west-1/2026/01/05/not-the-layout.json",
+    ]
+
+
+def test_a_file_given_as_the_root_is_the_one_object(logs: Path) -> None:
+    path = write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs")])
+    [obj] = LocalFolder(path).list_objects(DAY)
+    assert (obj.key, obj.size, obj.path) == (str(path), path.stat().st_size, str(path))
+    with pytest.raises(FileNotFoundError, match="no such folder: "):
+        list(LocalFolder(logs / "missing").list_objects(DAY))
+
+
+def test_window_start_with_a_fraction_of_a_second() -> None:
+    start = JAN5.replace(hour=10, microsecond=500_000)
+    assert Selection(start, start + timedelta(hours=1)).wants_delivery(JAN5.replace(hour=10))
+
+
+def test_account_and_delivery_from_unusual_keys() -> None:
+    name = f"{ACCOUNT}_CloudTrail_us-east-1_20261225T2359Z_Ab12.json.gz"
+    # the file name's account wins over the folders'
+    assert account_of(f"copy/{OTHER_ACCOUNT}/{name}") == ACCOUNT
+    # outside the layout: the last account-id folder
+    nested = f"{OTHER_ACCOUNT}/x/{ACCOUNT}/y/222233334444/events.json"
+    assert account_of(nested) == "222233334444"
+    assert parse_delivery("20261225T2359Z") == datetime(2026, 12, 25, 23, 59, tzinfo=UTC)
+
+
+def test_iter_contents_reads_one_by_one_or_in_bulk(logs: Path) -> None:
+    path = write_log(logs, [])
+    present = LogObject(str(path), 1, str(path))
+    absent = LogObject(str(logs / "gone.json"), 1, None)
+    [(first, data), (second, error)] = list(iter_contents(LocalFolder(logs), [present, absent]))
+    assert (first, data) == (present, path.read_bytes())
+    assert second == absent and isinstance(error, FileNotFoundError)
+
+    class Bulk(LocalFolder):
+        def iter_contents(self, objects):  # type: ignore[no-untyped-def]
+            return iter([(obj, b"bulk") for obj in objects])
+
+    assert list(iter_contents(Bulk(logs), [present])) == [(present, b"bulk")]
