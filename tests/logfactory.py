@@ -109,3 +109,37 @@ def write_log(
     body = json.dumps({"Records": records}).encode()
     path.write_bytes(gzip.compress(body, mtime=0) if compress else body)
     return path
+
+
+def aws_policy(statements: list[dict[str, Any]]) -> str:
+    """A policy document as GetGeneratedPolicy writes it: compact JSON, keys in AWS's order."""
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
+
+
+def _allow(sid: int, action: str, resource: str) -> dict[str, Any]:
+    return {
+        "Sid": f"SupportedServiceSid{sid}",
+        "Effect": "Allow",
+        "Action": action,
+        "Resource": resource,
+    }
+
+
+#: `ec2:RunInstances` alone, written by hand from aws-policy-generation.md §6.2-6.3: one
+#: action is a string; with placeholders it is listed under each required resource type,
+#: statements sorted by Resource (image's empty account field sorts last).
+RUN_INSTANCES_POLICY = aws_policy([_allow(0, "ec2:RunInstances", "*")])
+RUN_INSTANCES_PLACEHOLDERS = aws_policy(
+    [
+        _allow(i, "ec2:RunInstances", resource)
+        for i, resource in enumerate(
+            [
+                "arn:aws:ec2:${Region}:${Account}:instance/${InstanceId}",
+                "arn:aws:ec2:${Region}:${Account}:network-interface/${NetworkInterfaceId}",
+                "arn:aws:ec2:${Region}:${Account}:security-group/${SecurityGroupId}",
+                "arn:aws:ec2:${Region}:${Account}:subnet/${SubnetId}",
+                "arn:aws:ec2:${Region}::image/${ImageId}",
+            ]
+        )
+    ]
+)

@@ -12,7 +12,13 @@ import pytest
 from policygen.cli.output import INDEX_FILE, result_file_name
 from policygen_synth import Manifest
 
-from logfactory import ROLE_ARN, record, write_log
+from logfactory import (
+    ROLE_ARN,
+    RUN_INSTANCES_PLACEHOLDERS,
+    RUN_INSTANCES_POLICY,
+    record,
+    write_log,
+)
 
 WINDOW = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
 
@@ -30,8 +36,7 @@ def test_generate_prints_generated_policy_result(logs: Path) -> None:
     result = json.loads(done.stdout)
     assert result["properties"]["principalArn"] == ROLE_ARN
     assert result["properties"]["isComplete"] is True
-    [policy] = result["generatedPolicies"]
-    assert json.loads(policy["policy"])["Statement"][0]["Action"] == "ec2:RunInstances"
+    assert result["generatedPolicies"] == [{"policy": RUN_INSTANCES_POLICY}]
     assert "files read: 1" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -42,8 +47,7 @@ def test_generate_with_placeholders(logs: Path) -> None:
         "generate", "--principal", ROLE_ARN, "--logs", str(logs), "--resource-placeholders", *WINDOW
     )
     assert done.returncode == 0, done.stderr
-    policy = json.loads(json.loads(done.stdout)["generatedPolicies"][0]["policy"])
-    assert len(policy["Statement"]) == 5
+    assert json.loads(done.stdout)["generatedPolicies"] == [{"policy": RUN_INSTANCES_PLACEHOLDERS}]
 
 
 def test_corrupt_file_is_summarised_not_fatal(logs: Path) -> None:

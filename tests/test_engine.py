@@ -245,9 +245,12 @@ def test_a_record_with_a_wrongly_typed_field_does_not_lose_the_file(logs: Path) 
     assert result.analysis.stats.records_bad == 1
 
 
-@pytest.mark.parametrize("mode, expected", [("include", 2), ("exclude", 1)])
+@pytest.mark.parametrize(
+    "mode, expected",
+    [("include", ["ec2:DescribeVpcs", "iam:DeleteRole"]), ("exclude", ["ec2:DescribeVpcs"])],
+)
 def test_denied_calls_included_by_default_and_excludable(
-    logs: Path, mode: str, expected: int
+    logs: Path, mode: str, expected: list[str]
 ) -> None:
     denied = record(
         ROLE_ARN,
@@ -259,7 +262,7 @@ def test_denied_calls_included_by_default_and_excludable(
     throttled = record(ROLE_ARN, "ec2.amazonaws.com", "DescribeVpcs", errorCode="Throttling")
     write_log(logs, [denied, throttled])
     result = generate_policy(ROLE_ARN, logs, denied=mode, **WINDOW)
-    assert len(result.analysis.actions) == expected
+    assert sorted(result.analysis.actions) == expected
     if mode == "include":
         assert result.analysis.actions["iam:DeleteRole"].denied_only
 

@@ -3,19 +3,21 @@
 values, path tricks in `jobId`, missing or wrong signatures) and sends them over real
 HTTP connections to a real server.
 
-Every answer must be a typed 4xx (a success only where the mutation left the request
-valid): never a 500, a traceback, or the end of the server. Fuzzed fields carry a marker
-that an audit hook in the server and its workers reports if it ever reaches the file
-system. Each operation is fuzzed once per way of breaking it that applies to it;
-`POLICYGEN_FUZZ_EXAMPLES` sets the examples of each (default 15). The requests sent and
-the statuses answered are reported in the test summary ("hardening figures").
+A valid request (and one with only unknown members added, which AWS ignores) must succeed;
+every broken one must be a typed 4xx: never a 500, a traceback, or the end of the server.
+Fuzzed fields carry a marker that an audit hook in the server and its workers reports if it
+ever reaches the file system. Each operation is fuzzed once per way of breaking it that
+applies to it; `POLICYGEN_FUZZ_EXAMPLES` sets the examples of each (default 15). The
+requests sent and the statuses answered are reported in the test summary ("hardening figures").
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
+import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from botocore.model import OperationModel, Shape
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from policygen.server import protocol
@@ -97,6 +99,9 @@ def _marked_text() -> st.SearchStrategy[str]:
 
 #: Jobs the server has (filled by the `server` fixture), so Get and Cancel also succeed.
 KNOWN_JOBS: list[str] = []
+_TOKENS = itertools.count()
+#: Regions a trail may name (the model allows any string; the server wants region names).
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 #: Members whose model constraints alone would almost never make a request the server
 #: accepts (ARNs of this server's account and trail, a window it allows). Values outside
@@ -108,8 +113,16 @@ OVERRIDES: dict[str, Callable[[Shape], st.SearchStrategy[Any]]] = {
     "startTime": lambda _: _timestamps((-10, 0)),
     "endTime": lambda _: _timestamps((0, 10)),
     "trails": lambda shape: st.lists(values(shape.member), min_size=1, max_size=3),
-    "jobId": lambda _: st.one_of(st.sampled_from(KNOWN_JOBS), _marked_text()),
+    "regions": lambda _: st.lists(st.sampled_from(REGIONS), max_size=3),
+    "jobId": lambda _: st.sampled_from(KNOWN_JOBS),
+    # a new token each time: a token reused for another request is (rightly) a conflict
+    "clientToken": lambda _: st.builds(lambda: f"{MARKER}-{next(_TOKENS)}"),
 }
+#: Optional in the model, needed by this server: a window ends where the job says (else
+#: "now", past the 90 days allowed), and the server has no default trail.
+ALWAYS = {"cloudTrailDetails", "endTime"}
+#: Optional members no value drawn at random makes valid (a page token is the server's).
+NEVER = {"nextToken"}
 
 
 def values(shape: Shape, name: str = "") -> st.SearchStrategy[Any]:
@@ -118,8 +131,8 @@ def values(shape: Shape, name: str = "") -> st.SearchStrategy[Any]:
         return OVERRIDES[name](shape)
     meta, kind = shape.metadata, shape.type_name
     if kind == "structure":
-        members = {n: values(m, n) for n, m in shape.members.items()}
-        required = {n: s for n, s in members.items() if n in shape.required_members}
+        members = {n: values(m, n) for n, m in shape.members.items() if n not in NEVER}
+        required = {n: s for n, s in members.items() if n in shape.required_members or n in ALWAYS}
         optional = {n: s for n, s in members.items() if n not in required}
         return st.fixed_dictionaries(required, optional=optional)
     if kind == "list":
@@ -190,12 +203,26 @@ def _set(params: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str,
 
 
 _DROP = object()
-ANY = {
-    "string": st.text(max_size=700),
-    "integer": st.integers(),
-    "long": st.integers(),
-    "timestamp": st.one_of(st.text(max_size=30), st.integers(), st.floats(allow_nan=False)),
+#: Values outside what the model or this server allows, by member name, then by shape.
+OUTSIDE: dict[str, st.SearchStrategy[Any]] = {
+    "jobId": _marked_text().filter(lambda t: t not in KNOWN_JOBS),
+    "regions": st.lists(st.sampled_from(["", "mars-north-1", MARKER, "US-EAST-1"]), min_size=1),
+    "startTime": st.sampled_from(["yesterday", "2026-13-01T00:00:00Z", "", "1e999"]),
+    "endTime": st.sampled_from(["tomorrow", "2026-01-32T00:00:00Z", "-", "NaN"]),
+    "maxResults": st.integers(max_value=0),
 }
+
+
+def _outside(member: Shape, name: str) -> st.SearchStrategy[Any] | None:
+    """A strategy for values of `member` that the server must refuse, or None."""
+    if name in OUTSIDE:
+        return OUTSIDE[name]
+    pattern = member.metadata.get("pattern")
+    if pattern is not None:
+        return st.text(max_size=700).filter(lambda t: re.fullmatch(pattern, t) is None)
+    return None
+
+
 WRONG = {
     "string": st.one_of(st.integers(), st.booleans(), st.lists(st.integers(), max_size=2)),
     "boolean": st.sampled_from(["yes", 1, [], {}]),
@@ -233,7 +260,9 @@ def cases(draw: st.DrawFn, operation: OperationModel, kind: str) -> Wire:
     """A request for `operation`, broken as `kind` says (where its values allow)."""
     params = draw(values(operation.input_shape))
     wire = BREAKERS[kind](draw, operation, params)
-    return replace(wire, kind=kind) if wire is not None else encode(operation, params)
+    if wire is None:  # this example has nothing `kind` can break: not a hostile request
+        reject()
+    return replace(wire, kind=kind)
 
 
 def applies(operation: OperationModel, kind: str) -> bool:
@@ -264,12 +293,17 @@ def _drop(draw: st.DrawFn, op: OperationModel, params: dict[str, Any]) -> Wire |
 
 
 def _bad_value(draw: st.DrawFn, op: OperationModel, params: dict[str, Any]) -> Wire | None:
-    """Any value of the member's JSON type: often outside the model, sometimes not."""
-    paths = [(p, m) for p, m, _ in _paths(op.input_shape, params) if m.type_name in ANY]
+    """A value of the member's JSON type outside the model's pattern or minimum (or this
+    server's rules: unknown jobs, regions, unreadable times)."""
+    paths = [
+        (p, strategy)
+        for p, m, _ in _paths(op.input_shape, params)
+        if (strategy := _outside(m, p[-1])) is not None
+    ]
     if not paths:
         return None
-    path, member = draw(st.sampled_from(paths))
-    return encode(op, _set(params, path, draw(ANY[member.type_name])))
+    path, strategy = draw(st.sampled_from(paths))
+    return replace(encode(op, _set(params, path, draw(strategy))), must_fail=True)
 
 
 def _extra(draw: st.DrawFn, op: OperationModel, params: dict[str, Any]) -> Wire:
@@ -370,7 +404,7 @@ def _bad_signature(draw: st.DrawFn, op: OperationModel, params: dict[str, Any]) 
 
 
 BREAKERS: dict[str, Callable[[st.DrawFn, OperationModel, dict[str, Any]], Wire | None]] = {
-    "valid": lambda draw, op, params: None,
+    "valid": lambda draw, op, params: encode(op, params),
     "bad_value": _bad_value,
     "drop": _drop,
     "extra": _extra,
@@ -413,13 +447,15 @@ def send(server: ServerProcess, wire: Wire) -> Answer:
 
 
 def judge(answer: Answer, wire: Wire) -> None:
-    """Typed 4xx (or a success where allowed); never a 500 or a traceback."""
+    """A success for a valid request, a typed 4xx for a broken one; never a 500 or a
+    traceback."""
     assert b"Traceback" not in answer.body, wire
-    assert answer.status < 500, (answer, wire)
-    if wire.must_fail or answer.status >= 400:
-        assert 400 <= answer.status < 500, (answer, wire)
-        assert answer.error_type, (answer, wire)
-        assert "message" in json.loads(answer.body), (answer, wire)
+    if not wire.must_fail:
+        assert answer.status == 200, (answer, wire)
+        return
+    assert 400 <= answer.status < 500, (answer, wire)
+    assert answer.error_type, (answer, wire)
+    assert "message" in json.loads(answer.body), (answer, wire)
 
 
 def server_still_well(server: ServerProcess) -> None:
@@ -436,7 +472,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     trail = ("--trail", f"{TRAIL}=/nonexistent")
     server = ServerProcess(tmp_path_factory.mktemp("data"), *trail, env=environment)
     try:
-        KNOWN_JOBS[:] = [start(server.client())]
+        KNOWN_JOBS[:] = [start(server.client()) for _ in range(3)]
         yield server
     finally:
         server.kill()
@@ -505,3 +541,19 @@ def test_malformed_http(server: ServerProcess, raw: bytes) -> None:
     assert "x-amzn-errortype: " in head, answer[:300]
     assert b"Traceback" not in answer
     server_still_well(server)
+
+
+@pytest.mark.parametrize(
+    "answer, wire",
+    [
+        (Answer(400, "ValidationException", b'{"message": "no"}'), Wire("GET", "/x")),
+        (Answer(200, None, b"{}"), Wire("GET", "/x", must_fail=True)),
+        (Answer(400, None, b'{"message": "no"}'), Wire("GET", "/x", must_fail=True)),
+        (Answer(500, "InternalServerException", b'{"message": "x"}'), Wire("GET", "/x")),
+    ],
+    ids=["refuses-valid", "accepts-hostile", "untyped-refusal", "server-error"],
+)
+def test_judge_fails_a_server_that_answers_wrongly(answer: Answer, wire: Wire) -> None:
+    """A server refusing every request (or accepting every one) must fail the fuzz test."""
+    with pytest.raises(AssertionError):
+        judge(answer, wire)

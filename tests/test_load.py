@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 from serverprocess import (
@@ -120,11 +120,22 @@ class Client:
         started = await self.call(
             "StartPolicyGeneration", "PUT", "/policy/generation", json.dumps(details).encode()
         )
-        job = f"/policy/generation/{started.get('jobId', 'none')}"
-        await self.call("GetGeneratedPolicy", "GET", job)
-        await self.call("ListPolicyGenerations", "GET", "/policy/generation?maxResults=10")
-        await self.call("GetGeneratedPolicy", "GET", f"{job}?includeResourcePlaceholders=true")
+        job_id = started.get("jobId", "none")
+        job = f"/policy/generation/{job_id}"
+        got = await self.call("GetGeneratedPolicy", "GET", job)
+        mine = f"/policy/generation?maxResults=10&principalArn={quote(self.principal, safe='')}"
+        listed = await self.call("ListPolicyGenerations", "GET", mine)
+        again = await self.call(
+            "GetGeneratedPolicy", "GET", f"{job}?includeResourcePlaceholders=true"
+        )
         await self.call("CancelPolicyGeneration", "PUT", job)
+        # the replies are about this caller's job and principal (no mix-up under load)
+        for answer in (got, again):
+            if answer.get("jobDetails", {}).get("jobId") != job_id:
+                self.tally.failures.append(f"GetGeneratedPolicy: not job {job_id}: {answer}")
+        principals = {g["principalArn"] for g in listed.get("policyGenerations", [])}
+        if not listed.get("policyGenerations") or principals - {self.principal}:
+            self.tally.failures.append(f"ListPolicyGenerations: {principals} for {self.principal}")
 
     async def run(self, until: float) -> None:
         try:

@@ -303,7 +303,10 @@ def test_transient_errors_are_retried_then_fail_the_job(
     assert code == "SERVICE_ERROR"
     assert message.startswith("s3:ListBucket s3://t-srv-account/team/AWSLogs/")
     assert message.endswith("SlowDown: Please reduce your request rate. (after 2 attempts)")
-    assert len(clean_proxy.requests) % 2 == 0  # every request was tried twice
+    # every request was tried twice: at least the listing, each sent twice in a row
+    requests = clean_proxy.requests
+    assert len(requests) >= 2
+    assert requests[0::2] == requests[1::2]
 
 
 def test_a_transient_error_that_clears_is_invisible(
@@ -444,3 +447,38 @@ def test_jobs_on_an_indexed_trail_list_what_a_scan_would_and_read_nothing(
     finally:
         moto.client("s3").delete_object(Bucket=year.bucket, Key=late)
         index_path(faulty.data_dir).unlink(missing_ok=True)
+
+
+def test_fallback_reads_with_the_servers_own_credentials_when_the_role_is_refused(
+    moto: MotoServer, world: World, synth_trail: Path, tmp_path: Path
+) -> None:
+    """`--access-role-mode fallback`: a role that cannot be assumed is logged, and the job
+    reads the trail with the server's own (here: sufficient) credentials."""
+    iam = moto.client("iam")
+    iam.create_user(UserName="t-srv-fallback")
+    # broad on purpose (moto authorizes the S3 listing under names of its own): what is
+    # tested is whose credentials read, not which actions they need (test_access_denied_*)
+    reads = allow("sts:AssumeRole", "cloudtrail:*", "s3:*", "kms:*")
+    iam.put_user_policy(UserName="t-srv-fallback", PolicyName="read", PolicyDocument=reads)
+    key = iam.create_access_key(UserName="t-srv-fallback")["AccessKey"]
+    other = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}
+    trust = {"Version": "2012-10-17", "Statement": [{**other, "Action": "sts:AssumeRole"}]}
+    refused = iam.create_role(
+        RoleName="t-srv-fallback-refused", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    identity = {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+    mode = ("--resolve-trails", "--access-role-mode", "fallback")
+    server = ServerProcess(tmp_path / "data", *mode, env=moto.env(**identity))
+    try:
+        with moto.iam_enforced():
+            done = run_job(server, world.account.trail_arn, refused)
+        server.wait_for_log(f"sts:AssumeRole {refused}: AccessDenied")
+        assert "using the ambient credentials instead" in server.log
+    finally:
+        server.kill()
+    assert done["jobDetails"]["status"] == "SUCCEEDED", done["jobDetails"].get("jobError")
+    policies = [p["policy"] for p in done["generatedPolicyResult"]["generatedPolicies"]]
+    assert policies == local_policies(synth_trail)

@@ -18,7 +18,6 @@ from policygen.pipeline import scan
 from policygen.policy.render import RenderOptions
 from policygen.scan import pool as fanout
 from policygen.scan.decode import candidate_records
-from policygen.sources.base import Selection
 from policygen.sources.dedupe import Dedupe
 from policygen.sources.local import LocalFolder
 from policygen_synth import Manifest
@@ -193,18 +192,6 @@ def test_dedupe_remembers_the_previous_files_of_a_quiet_stream() -> None:
     assert dedupe.duplicates(Delivery(stream, 86400), ["a", "b"]) == [0]
     assert dedupe.duplicates(Delivery(stream, 2 * 86400), ["c"]) == []
     assert dedupe.remembered() == 2  # "b" of the previous file, and "c"
-
-
-def test_selection_regions_still_apply(corpus: tuple[Path, Manifest]) -> None:
-    root, manifest = corpus
-    arn = principals(manifest, "role")[0]
-    principal = Principal.parse(arn)
-    selection = Selection(
-        EVERYTHING.start, EVERYTHING.end, frozenset({"eu-west-1"}), frozenset({principal.account})
-    )
-    found = scan(LocalFolder(root), selection, principal, workers=1)[arn]
-    assert found.calls
-    assert found.stats.ignored["other region"] == 0
 
 
 def test_all_principals_count_a_principal_only_in_its_own_accounts_folder(logs: Path) -> None:

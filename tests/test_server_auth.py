@@ -160,6 +160,7 @@ def test_jobs_are_scoped_to_the_callers_account(server: ServerProcess) -> None:
     assert KEYS[OTHER_KEY][1] == OTHER_ACCOUNT
     listed = [g["jobId"] for g in theirs.list_policy_generations()["policyGenerations"]]
     assert job_id not in listed
+    assert [g["jobId"] for g in mine.list_policy_generations()["policyGenerations"]] == [job_id]
     filtered = theirs.list_policy_generations(principalArn=ROLE_ARN)["policyGenerations"]
     assert filtered == []
     for call in (theirs.get_generated_policy, theirs.cancel_policy_generation):

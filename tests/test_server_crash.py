@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from policygen.server.workers import STOP_SECONDS
 
 from logfactory import ROLE_ARN, record, write_log
 from serverprocess import DEADLINE, FINAL, TRAIL, ServerProcess, is_worker, start, wait_until
@@ -129,10 +126,8 @@ def test_sigterm_is_bounded(start_server: StartServer, logs: Path) -> None:
     server = start_server(*trail, "--shutdown-grace", "0.2")
     with server.frozen_workers():  # a worker that cannot finish, nor notice it should stop
         job_id = start(server.client())
-        began = time.monotonic()
+        # bounded: `stop` fails the test if the server is still running after its deadline
         assert server.stop(signal.SIGTERM) == 0
-        took = time.monotonic() - began
-    assert took < 0.2 + STOP_SECONDS + 5, took
     server.wait_for_log("shutdown: killing the workers that did not stop")
     assert job_status(server.data_dir, job_id) == "IN_PROGRESS"
     again = start_server(*trail, data_dir=server.data_dir)

@@ -7,8 +7,10 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from logfactory import ROLE_ARN, record, write_log
+from logfactory import ROLE_ARN, RUN_INSTANCES_POLICY, record, write_log
 from serverprocess import TRAIL, ServerProcess, start
+
+RUN_INSTANCES = [{"policy": RUN_INSTANCES_POLICY}]
 
 
 def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path) -> None:
@@ -19,7 +21,7 @@ def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path)
     first = start_server(*trail)
     client = first.client()
     done = start(client)
-    policy = first.final(done)["generatedPolicyResult"]["generatedPolicies"]
+    assert first.final(done)["generatedPolicyResult"]["generatedPolicies"] == RUN_INSTANCES
     with first.frozen_workers():
         interrupted = start(client)
         canceled = start(client)
@@ -33,8 +35,8 @@ def test_restart_mid_job(start_server: Callable[..., ServerProcess], logs: Path)
     assert [g["jobId"] for g in listed] == [canceled, interrupted, done]
     resumed = second.final(interrupted)
     assert resumed["jobDetails"]["status"] == "SUCCEEDED"
-    assert resumed["generatedPolicyResult"]["generatedPolicies"] == policy
-    assert second.final(done)["generatedPolicyResult"]["generatedPolicies"] == policy
+    assert resumed["generatedPolicyResult"]["generatedPolicies"] == RUN_INSTANCES
+    assert second.final(done)["generatedPolicyResult"]["generatedPolicies"] == RUN_INSTANCES
     assert second.final(canceled)["jobDetails"]["status"] == "CANCELED"
 
     assert second.stop(signal.SIGTERM) == 0  # a clean shutdown
@@ -51,5 +53,8 @@ def test_job_survives_its_worker_dying(
         job_id = start(client)
         os.kill(server.worker_pids[0], signal.SIGKILL)
     server.wait_for_log(f"job {job_id}: the worker process running it died")
-    assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"  # on a new worker
-    assert server.final(start(client))["jobDetails"]["status"] == "SUCCEEDED"
+    resumed = server.final(job_id)  # on a new worker
+    assert resumed["jobDetails"]["status"] == "SUCCEEDED"
+    assert resumed["generatedPolicyResult"]["generatedPolicies"] == RUN_INSTANCES
+    after = server.final(start(client))
+    assert after["generatedPolicyResult"]["generatedPolicies"] == RUN_INSTANCES

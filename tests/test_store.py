@@ -130,3 +130,24 @@ def test_attempts_and_recovery_listing(store: Store) -> None:
     store.insert(make_job("a", attempts=1))
     store.count_attempt("a")
     assert [(j.job_id, j.attempts) for j in store.in_progress()] == [("a", 2)]
+
+
+def test_spec_round_trips_with_its_access_role(store: Store) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/service-role/AccessAnalyzerMonitorServiceRole"
+    spec = JobSpec(ROLE_ARN, T0 - timedelta(days=1), T0, (TRAIL,), role)
+    assert JobSpec.from_json(spec.to_json()) == spec
+    store.insert(Job("with-role", ACCOUNT, spec, T0))
+    assert store.get("with-role").spec.access_role == role  # type: ignore[union-attr]
+    bare = JobSpec(ROLE_ARN, T0 - timedelta(days=1), T0, (TRAIL,))
+    assert "accessRole" not in bare.to_json()
+    assert JobSpec.from_json(bare.to_json()).access_role is None
+
+
+def test_page_filters_by_account(store: Store) -> None:
+    store.insert(make_job("mine", 1))
+    spec = JobSpec(ROLE_ARN, T0 - timedelta(days=1), T0, (TRAIL,))
+    store.insert(Job("theirs", "444455556666", spec, T0 + timedelta(minutes=2)))
+    page = store.page(principal_arn=None, before_seq=None, since=None, limit=5, account=ACCOUNT)
+    assert [job.job_id for job in page] == ["mine"]
+    everyone = store.page(principal_arn=None, before_seq=None, since=None, limit=5)
+    assert [job.job_id for job in everyone] == ["theirs", "mine"]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import msgspec
 
-from policygen.core.arns import Principal
-
 NULL = msgspec.Raw(b"null")
 
 
@@ -85,56 +83,13 @@ KNOWN_DATA_EVENTS = frozenset(
 )
 
 
-def identity_arn(identity: UserIdentity, principal_kind: str) -> str | None:
-    """The ARN a record's caller is matched on for a principal of `principal_kind`.
-
-    Users match on `userIdentity.arn` (it keeps the user's path). Roles match on the
-    session issuer's ARN, because the session ARN (`assumed-role/Name/session`) drops
-    the role path and would confuse same-named roles on different paths.
-    """
-    if principal_kind == "user":
-        return identity.arn if identity.type == "IAMUser" else None
-    if identity.type != "AssumedRole" or identity.sessionContext is None:
-        return None
-    issuer = identity.sessionContext.sessionIssuer
-    if issuer is None or issuer.type != "Role":
-        return None
-    return issuer.arn
-
-
-def caller_principal(identity: UserIdentity | None) -> str | None:
-    """The IAM user or role ARN that made a call, or None for anyone else.
-
-    Used by all-principals scans: every user and role found becomes a principal.
-    """
-    if identity is None:
-        return None
-    if identity.type == "IAMUser":
-        return identity.arn
-    return identity_arn(identity, "role")
-
-
-def is_data_event(record: Record) -> bool:
-    """Whether a record is a data-plane event (S3 objects, Lambda Invoke, ...)."""
-    return data_event(
-        record.eventSource, record.eventName, record.managementEvent, record.eventCategory
-    )
-
-
 def data_event(
     source: str | None, name: str | None, management: bool | None, category: str | None
 ) -> bool:
-    """`is_data_event` from the fields alone: decided once per kind of call, not per record."""
+    """Whether a call is a data-plane event (S3 objects, Lambda Invoke, ...), from its fields
+    alone: decided once per kind of call, not per record."""
     if management is not None:
         return not management
     if category is not None:
         return category == "Data"
     return (source, name) in KNOWN_DATA_EVENTS
-
-
-def belongs_to(record: Record, principal: Principal) -> bool:
-    """True when the record is one of the principal's own calls (type checks included)."""
-    identity = record.userIdentity
-    if identity is None:
-        return False
-    return identity_arn(identity, principal.kind) == principal.arn

@@ -234,8 +234,7 @@ _APIGATEWAY_MODELS = ("apigateway", "apigatewayv2")
 # eventSource -> prefix
 
 
-@cache
-def iam_prefix(event_source: str) -> str:
+def _iam_prefix(event_source: str) -> str:
     """The IAM prefix of `event_source`: the §2 table, else its first label when that is an
     IAM prefix, else what botocore's models say, else the first label anyway."""
     host = event_host(event_source)
@@ -247,6 +246,10 @@ def iam_prefix(event_source: str) -> str:
     if catalogue.has_service(first):
         return first
     return _botocore_prefix(host) or first
+
+
+# Cached by assignment, not by decorator: mutmut (scripts/mutation) skips decorated functions.
+iam_prefix = cache(_iam_prefix)
 
 
 class _ModelMetadata(msgspec.Struct):
@@ -389,8 +392,7 @@ def _candidates(prefix: str, name: str, tokens: frozenset[str]) -> tuple[Grant, 
     return operations.family(prefix, name) or _grants((f"{prefix}:{name}",), SAME_NAME)
 
 
-@cache
-def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
+def _map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
     """The IAM actions a CloudTrail call (`eventSource`, `eventName`, qualifier) needs."""
     prefix = iam_prefix(event_source)
     if not event_name:
@@ -422,3 +424,6 @@ def map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
         return Mapped((), prefix, "unmapped", f"no IAM action: {documented}")
     what = ", ".join(missing) if missing else f"for {name}"
     return Mapped((), prefix, "unmapped", f"no catalogue action {what}")
+
+
+map_call = cache(_map_call)

@@ -185,12 +185,14 @@ RULES: dict[str, tuple[PassRule, ...]] = {
 }
 
 
-@cache
-def rules_for(event_source: str, event_name: str) -> tuple[PassRule, ...]:
+def _rules_for(event_source: str, event_name: str) -> tuple[PassRule, ...]:
     """The pass rules of a kind of call (via its mapped actions, so old suffixed names such
     as `CreateFunction20150331` match too)."""
     mapped = mapping.map_call(event_source, event_name)
     return tuple(rule for action in mapped.actions for rule in RULES.get(action, ()))
+
+
+rules_for = cache(_rules_for)  # not a decorator: mutmut skips decorated functions
 
 
 def _resolve(value: str, kind: Kind, partition: str, account: str) -> str | None:
