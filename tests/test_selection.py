@@ -17,7 +17,7 @@ import pytest
 from policygen.cloudtrail.layout import Delivery, account_of, delivery_of, parse_delivery
 from policygen.core.arns import Principal
 from policygen.pipeline import scan
-from policygen.sources.base import LogObject, Selection, iter_contents, wants_file
+from policygen.sources.base import FileFilter, LogObject, Selection, iter_contents
 from policygen.sources.local import LocalFolder
 
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
@@ -131,16 +131,16 @@ def test_wants_file(name: str, wanted: bool) -> None:
     selection = Selection(
         DAY.start, DAY.end, regions=frozenset({"us-east-1"}), accounts=frozenset({ACCOUNT})
     )
-    assert wants_file(name, selection) is wanted
+    assert FileFilter(selection)(name) is wanted
 
 
 def test_window_start_keeps_the_file_of_its_first_minute() -> None:
     """A window starting at 10:00:30 wants the file delivered at 10:00 (names have minutes)."""
-    selection = Selection(JAN5.replace(hour=10, second=30), JAN5.replace(hour=11))
-    assert selection.wants_delivery(JAN5.replace(hour=10))
-    assert not selection.wants_delivery(JAN5.replace(hour=9, minute=59))
-    assert selection.wants_delivery(JAN5.replace(hour=12))
-    assert not selection.wants_delivery(JAN5.replace(hour=12, minute=1))
+    wanted = FileFilter(Selection(JAN5.replace(hour=10, second=30), JAN5.replace(hour=11)))
+    assert wanted(f"{ACCOUNT}_CloudTrail_us-east-1_20260105T1000Z_Ab12.json.gz")
+    assert not wanted(f"{ACCOUNT}_CloudTrail_us-east-1_20260105T0959Z_Ab12.json.gz")
+    assert wanted(f"{ACCOUNT}_CloudTrail_us-east-1_20260105T1200Z_Ab12.json.gz")
+    assert not wanted(f"{ACCOUNT}_CloudTrail_us-east-1_20260105T1201Z_Ab12.json.gz")
 
 
 def test_selection_days_include_the_margin() -> None:
@@ -187,7 +187,8 @@ def test_layout_reads_account_stream_and_delivery() -> None:
     assert account_of(key) == ACCOUNT
     assert delivery_of(key) == Delivery(f"{ACCOUNT}/ap-south-2", 1767623700)
     assert parse_delivery("20260105T1435Z") == datetime(2026, 1, 5, 14, 35, tzinfo=UTC)
-    assert account_of(f"backup/{OTHER_ACCOUNT}/{ACCOUNT}/events.json") == ACCOUNT
+    # outside the layout no name is trusted for the account (copies get renamed)
+    assert account_of(f"backup/{OTHER_ACCOUNT}/{ACCOUNT}/events.json") is None
     assert account_of("backup/events.json") is None
     assert delivery_of("backup/events.json") == Delivery("", None)
 
@@ -228,16 +229,17 @@ def test_a_file_given_as_the_root_is_the_one_object(logs: Path) -> None:
 
 def test_window_start_with_a_fraction_of_a_second() -> None:
     start = JAN5.replace(hour=10, microsecond=500_000)
-    assert Selection(start, start + timedelta(hours=1)).wants_delivery(JAN5.replace(hour=10))
+    wanted = FileFilter(Selection(start, start + timedelta(hours=1)))
+    assert wanted(f"{ACCOUNT}_CloudTrail_us-east-1_20260105T1000Z_Ab12.json.gz")
 
 
 def test_account_and_delivery_from_unusual_keys() -> None:
     name = f"{ACCOUNT}_CloudTrail_us-east-1_20261225T2359Z_Ab12.json.gz"
-    # the file name's account wins over the folders'
-    assert account_of(f"copy/{OTHER_ACCOUNT}/{name}") == ACCOUNT
-    # outside the layout: the last account-id folder
-    nested = f"{OTHER_ACCOUNT}/x/{ACCOUNT}/y/222233334444/events.json"
-    assert account_of(nested) == "222233334444"
+    # outside the layout neither the file name's account nor a folder's is trusted
+    assert account_of(f"copy/{OTHER_ACCOUNT}/{name}") is None
+    # in it: the account folder that holds CloudTrail/, the last one when nested
+    nested = f"{OTHER_ACCOUNT}/CloudTrail/x/{ACCOUNT}/CloudTrail/us-east-1/{name}"
+    assert account_of(nested) == ACCOUNT
     assert parse_delivery("20261225T2359Z") == datetime(2026, 12, 25, 23, 59, tzinfo=UTC)
 
 
