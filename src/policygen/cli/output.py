@@ -202,19 +202,7 @@ def documents(policies: list[str]) -> list[dict[str, Any]]:
 
 def generated_targets(result: GenerationResult, options: RenderOptions) -> list[formats.Target]:
     """The generated policies as managed policies attached to their principal."""
-    principal = result.principal
-    found = documents(result.policies(options))
-    base = f"{principal.name}-policygen"
-    return [
-        formats.Target(
-            base if len(found) == 1 else f"{base}-{n}",
-            "managed",
-            document,
-            principal.name,
-            principal.kind,
-        )
-        for n, document in enumerate(found, start=1)
-    ]
+    return formats.managed_targets(result.principal, documents(result.policies(options)))
 
 
 def emit_generated(result: GenerationResult, options: RenderOptions, form: str | None) -> None:

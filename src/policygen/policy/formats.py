@@ -6,8 +6,6 @@ document(s) alone, pretty; `terraform` one resource per document with the policy
 `terraform fmt -check` passes and a diff against the checked-in file is clean);
 `cloudformation` a YAML template. Strings are escaped for each language: in HCL a
 `${...}` policy variable must be written `$${...}` or Terraform interpolates it.
-
-Moves to `policygen.policy.formats` with the package restructure.
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from policygen.core.arns import Principal
 
 FORMATS = ("api", "policy", "terraform", "cloudformation")
 Format = Literal["api", "policy", "terraform", "cloudformation"]
@@ -209,6 +209,22 @@ def cloudformation(targets: Sequence[Target], description: str) -> str:
         logical: _cfn_resource(t) for logical, t in zip(ids, targets, strict=True)
     }
     return yaml.safe_dump(template, sort_keys=False, allow_unicode=True, width=100)
+
+
+def managed_targets(principal: Principal, documents: Sequence[dict[str, Any]]) -> list[Target]:
+    """A principal's generated documents as managed policies attached to it, named
+    `<name>-policygen[-N]` (the CLI's and the console's downloads alike)."""
+    base = f"{principal.name}-policygen"
+    return [
+        Target(
+            base if len(documents) == 1 else f"{base}-{n}",
+            "managed",
+            document,
+            principal.name,
+            principal.kind,
+        )
+        for n, document in enumerate(documents, start=1)
+    ]
 
 
 def render(targets: Sequence[Target], form: Format, description: str = "") -> str:

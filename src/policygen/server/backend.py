@@ -28,7 +28,7 @@ from policygen.iam.analysis import CLOUDTRAIL_SOURCE, Analysis
 from policygen.iam.current import current_permissions
 from policygen.pipeline import GenerationResult, generated_policy_result
 from policygen.policy.explain import EXTENSION_KEY, why
-from policygen.policy.rightsize import right_size
+from policygen.policy.rightsize import RightSizing, right_size
 from policygen.server.errors import (
     AccessDeniedError,
     ConflictError,
@@ -180,19 +180,25 @@ class PolicyGenerationService:
         return answer
 
     def rightsize(self, job: JobRecord) -> dict[str, Any]:
-        """The succeeded job's principal's policies, read from IAM now (with the job's
-        access role, as the server's `access_role_mode` says), against its calls: what
-        `policygen diff --json` prints. A failure to read IAM is reported in its place."""
-        assert job.analysis is not None
-        principal = Principal.parse(job.spec.principal_arn)
+        """`right_sizing` as `policygen diff --json` prints it; a failure to read IAM is
+        reported in its place."""
         try:
-            access = resolve_access(job.spec.access_role, None, self.settings.access_role_mode)
-            current = current_permissions(principal, access=access)
+            return self.right_sizing(job).to_dict()
         except JobFailure as exc:
             return {"error": {"code": exc.code, "message": exc.message}}
+
+    def right_sizing(self, job: JobRecord) -> RightSizing:
+        """The succeeded job's principal's policies, read from IAM now (with the job's
+        access role, as the server's `access_role_mode` says), against its calls.
+        JobFailure when IAM cannot be read or does not know the principal."""
+        assert job.analysis is not None
+        principal = Principal.parse(job.spec.principal_arn)
+        access = resolve_access(job.spec.access_role, None, self.settings.access_role_mode)
+        try:
+            current = current_permissions(principal, access=access)
         except ValueError as exc:
-            return {"error": {"code": RESOURCE_NOT_FOUND_ERROR, "message": str(exc)}}
-        return right_size(current, Analysis.from_dict(job.analysis)).to_dict()
+            raise JobFailure(RESOURCE_NOT_FOUND_ERROR, str(exc)) from None
+        return right_size(current, Analysis.from_dict(job.analysis))
 
     def list_policy_generations(self, params: Params, caller: str | None = None) -> dict[str, Any]:
         """The caller's jobs newest first, optionally for one principal, a page at a time."""

@@ -27,10 +27,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from policygen.core.arns import Principal
 from policygen.core.time import now
+from policygen.policy import formats
 from policygen.server import protocol
 from policygen.server.backend import PolicyGenerationService
 from policygen.server.console import pages
+from policygen.server.console.removes import removes_page
 from policygen.server.console.session import CSRF_FIELD, Session, Sessions
 from policygen.server.errors import ServiceError, ThrottlingError, ValidationError
 from policygen.server.throttle import RateLimiter
@@ -44,6 +47,11 @@ MAX_FORM_BYTES = 64 * 1024
 #: `datetime-local` inputs send minutes without a zone: the form says they are UTC.
 LOCAL_MINUTE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"]
+#: The job's policy ready to apply, by file suffix: the format and its media type.
+READY_TO_APPLY: dict[str, tuple[formats.Format, str]] = {
+    "tf": ("terraform", "text/plain"),
+    "yaml": ("cloudformation", "application/yaml"),
+}
 DEFAULT_ACCESS_ROLE = "role/service-role/AccessAnalyzerMonitorServiceRole"
 HEADERS = {
     "Content-Security-Policy": (
@@ -293,6 +301,33 @@ class Console:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
+    async def download_all(self, request: Request, session: Session, form: Form) -> Response:
+        """Every document of the job, ready to apply: Terraform or CloudFormation."""
+        job_id, suffix = request.path_params["job_id"], request.path_params["suffix"]
+        if suffix not in READY_TO_APPLY:
+            return self.problem(session, 404, "Not found", "There is no such download.")
+        form_name, media = READY_TO_APPLY[suffix]
+        rendering = pages.Rendering.from_query(request.query_params)
+        page = await run_in_threadpool(
+            pages.job_page, self.service, job_id, self.sessions.account(session), rendering, now()
+        )
+        if not page.policies:
+            return self.problem(session, 404, "Not found", "This job has no policy yet.")
+        principal = Principal.parse(page.job.spec.principal_arn)
+        targets = formats.managed_targets(principal, [json.loads(p) for p in page.policies])
+        description = f"policygen: least-privilege policy for {principal.arn}"
+        return Response(
+            formats.render(targets, form_name, description),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="policy-{job_id}.{suffix}"'},
+        )
+
+    async def removes(self, request: Request, session: Session, form: Form) -> Response:
+        """What the job's calls would remove from the principal's policies (IAM read now)."""
+        job_id, account = request.path_params["job_id"], self.sessions.account(session)
+        page = await run_in_threadpool(removes_page, self.service, job_id, account)
+        return self.page(session, "removes.html", page=page)
+
     async def cancel(self, request: Request, session: Session, form: Form) -> Response:
         job_id = request.path_params["job_id"]
         account = self.sessions.account(session)
@@ -383,6 +418,12 @@ def console_routes(
             guarded(console.download),
             methods=["GET"],
         ),
+        Route(
+            "/jobs/{job_id}/policy.{suffix}",
+            guarded(console.download_all),
+            methods=["GET"],
+        ),
+        Route("/jobs/{job_id}/removes", guarded(console.removes), methods=["GET"]),
         Route("/jobs/{job_id}/cancel", guarded(console.cancel, post=True), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Route(
