@@ -35,7 +35,12 @@ from policygen.server.backend import PolicyGenerationService
 from policygen.server.console import pages
 from policygen.server.console.removes import removes_page
 from policygen.server.console.session import CSRF_FIELD, Session, Sessions
-from policygen.server.errors import ServiceError, ThrottlingError, ValidationError
+from policygen.server.errors import (
+    MalformedHttpRequestError,
+    ServiceError,
+    ThrottlingError,
+    ValidationError,
+)
 from policygen.server.throttle import RateLimiter
 
 log = logging.getLogger("policygen.console")
@@ -136,6 +141,8 @@ class Console:
         """`handler` behind the session, CSRF and sign-in checks, with the console's headers."""
 
         async def endpoint(request: Request) -> Response:
+            if "\n" in request.scope["path"]:  # routing's `$` matched before a final line break:
+                return _unroutable(request)  # no console page takes such a target
             request.state.operation = "console"
             session = self.sessions.read(request)
             fresh = session is None
@@ -336,6 +343,13 @@ class Console:
 
     async def not_found(self, request: Request, session: Session, form: Form) -> Response:
         return self.problem(session, 404, "Not found", "There is no such page.")
+
+
+def _unroutable(request: Request) -> Response:
+    """The API's typed 400 for a request target no route takes."""
+    message = f"Cannot handle {request.method} {request.url.path} (HTTP 404)."
+    wire = protocol.error_response(MalformedHttpRequestError(message))
+    return Response(wire.body, wire.status, wire.headers)
 
 
 def safe_next(target: str | None) -> str:
