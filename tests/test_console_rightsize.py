@@ -9,6 +9,8 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from test_rightsize import ROLE_ARN, expected_role, world  # noqa: F401  (the module's fixture)
 
 from consolehelp import visitor
@@ -17,12 +19,20 @@ from motoserver import MotoServer
 from serverprocess import OTHER_KEY, TRAIL, ServerProcess, start
 
 
-def _server(moto: MotoServer, world: dict[str, Path], tmp_path: Path) -> ServerProcess:  # noqa: F811
-    return ServerProcess(
-        tmp_path / "data",
+@pytest.fixture(scope="module")
+def served(moto: MotoServer, world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+    """A server reading the world's trail and IAM in moto, with the role's job done."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("data"),
         "--trail", f"{TRAIL}={world['logs']}", "--access-role-mode", "ambient",
         env=moto.env(),
     )  # fmt: skip
+    try:
+        job_id = start(server.client(), ROLE_ARN)
+        server.final(job_id)
+        yield server, job_id
+    finally:
+        server.kill()
 
 
 def _documents(server: ServerProcess, job_id: str) -> list[dict[str, Any]]:
@@ -32,23 +42,16 @@ def _documents(server: ServerProcess, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_downloads_ready_to_apply_carry_the_apis_policy(
-    moto: MotoServer,
-    world: dict[str, Path],  # noqa: F811
-    tmp_path: Path,
+    served: tuple[ServerProcess, str], tmp_path: Path
 ) -> None:
-    server = _server(moto, world, tmp_path)
-    try:
-        job_id = start(server.client(), ROLE_ARN)
-        server.final(job_id)
-        expected = _documents(server, job_id)
-        with visitor(server) as who:
-            page = who.get(f"/console/jobs/{job_id}")
-            assert 'id="download-terraform"' in page.text
-            terraform = who.get(f"/console/jobs/{job_id}/policy.tf")
-            template = who.get(f"/console/jobs/{job_id}/policy.yaml")
-            missing = who.get(f"/console/jobs/{job_id}/policy.exe")
-    finally:
-        server.kill()
+    server, job_id = served
+    expected = _documents(server, job_id)
+    with visitor(server) as who:
+        page = who.get(f"/console/jobs/{job_id}")
+        assert 'id="download-terraform"' in page.text
+        terraform = who.get(f"/console/jobs/{job_id}/policy.tf")
+        template = who.get(f"/console/jobs/{job_id}/policy.yaml")
+        missing = who.get(f"/console/jobs/{job_id}/policy.exe")
     assert terraform.status_code == 200
     assert "attachment" in terraform.headers["content-disposition"]
     found = terraform_documents(terraform.text, tmp_path / "tf")
@@ -74,21 +77,12 @@ def _rows(html: str, table_id: str) -> list[list[str]]:
     ]
 
 
-def test_what_it_removes_shows_the_trim_as_a_diff(
-    moto: MotoServer,
-    world: dict[str, Path],  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    server = _server(moto, world, tmp_path)
-    try:
-        job_id = start(server.client(), ROLE_ARN)
-        server.final(job_id)
-        with visitor(server) as who:
-            page = who.get(f"/console/jobs/{job_id}/removes")
-        with visitor(server, OTHER_KEY) as other:
-            hidden = other.get(f"/console/jobs/{job_id}/removes")
-    finally:
-        server.kill()
+def test_what_it_removes_shows_the_trim_as_a_diff(served: tuple[ServerProcess, str]) -> None:
+    server, job_id = served
+    with visitor(server) as who:
+        page = who.get(f"/console/jobs/{job_id}/removes")
+    with visitor(server, OTHER_KEY) as other:
+        hidden = other.get(f"/console/jobs/{job_id}/removes")
     assert page.status_code == 200, page.text
     counts = expected_role()["counts"]
     summary = re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", page.text)
