@@ -82,7 +82,7 @@ def running(data_dir: Path, *args: str, auth: bool = True) -> Iterator[ServerPro
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 @contextmanager

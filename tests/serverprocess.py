@@ -243,6 +243,14 @@ class ServerProcess:
         _signal(self.process.pid, sig)
         return self.process.wait(timeout)
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Clean-up after a test: SIGTERM, as an operator stops it (so its processes write
+        their coverage data), then SIGKILL whatever is left after `timeout` seconds."""
+        if self.process.poll() is None:
+            with suppress(subprocess.TimeoutExpired):
+                self.stop(signal.SIGTERM, timeout)
+        self.kill()
+
     def kill(self) -> None:
         """SIGKILL the server and its workers (a crash, or clean-up after a failed test)."""
         if self.process.poll() is None:

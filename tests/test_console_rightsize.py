@@ -32,7 +32,7 @@ def served(moto: MotoServer, world: dict[str, Path], tmp_path_factory: pytest.Te
         server.final(job_id)
         yield server, job_id
     finally:
-        server.kill()
+        server.close()
 
 
 def _documents(server: ServerProcess, job_id: str) -> list[dict[str, Any]]:

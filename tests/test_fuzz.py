@@ -475,7 +475,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         KNOWN_JOBS[:] = [start(server.client()) for _ in range(3)]
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 FUZZ = settings(

@@ -84,7 +84,7 @@ def server(
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def policy_actions(result: dict[str, Any]) -> set[str]:

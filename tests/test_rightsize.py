@@ -458,7 +458,7 @@ def test_server_answers_the_same_right_sizing_when_asked(
         assert "rightsize" not in plain["policygen"]
         asked = server.request("GET", f"/policy/generation/{job_id}?rightsize=true").json()
     finally:
-        server.kill()
+        server.close()
     answer = asked["policygen"]["rightsize"]
     assert comparable(answer) == expected_role()
     cli = diff_json(moto, world, ROLE_ARN)

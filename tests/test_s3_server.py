@@ -89,7 +89,7 @@ def direct(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         tmp_path_factory.mktemp("data"), "--resolve-trails", "--trail", fixed, env=moto.env()
     )
     yield server
-    server.kill()
+    server.close()
 
 
 def run_job(server: ServerProcess, trail: str, role: str, **details: Any) -> dict[str, Any]:
@@ -208,7 +208,7 @@ def faulty(
     env = moto.env(AWS_ENDPOINT_URL_S3=proxy.url, AWS_MAX_ATTEMPTS="2", **server_identity)
     server = ServerProcess(tmp_path_factory.mktemp("data"), "--resolve-trails", env=env)
     yield server
-    server.kill()
+    server.close()
 
 
 @pytest.fixture
@@ -478,7 +478,7 @@ def test_fallback_reads_with_the_servers_own_credentials_when_the_role_is_refuse
         server.wait_for_log(f"sts:AssumeRole {refused}: AccessDenied")
         assert "using the ambient credentials instead" in server.log
     finally:
-        server.kill()
+        server.close()
     assert done["jobDetails"]["status"] == "SUCCEEDED", done["jobDetails"].get("jobError")
     policies = [p["policy"] for p in done["generatedPolicyResult"]["generatedPolicies"]]
     assert policies == local_policies(synth_trail)

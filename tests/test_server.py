@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, trail: Path) -> Iterator[Se
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def policygen_generate(principal: str, logs: Path, trail_arn: str, *flags: str) -> dict[str, Any]:

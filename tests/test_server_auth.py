@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def refused(call: Callable[[], Any]) -> tuple[str, int, str]:

@@ -52,7 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, trail: Path) -> Iterator[Se
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def client_with_query(server: ServerProcess, **query: str) -> Any:

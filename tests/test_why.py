@@ -174,7 +174,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def test_the_server_says_why_naming_nothing_of_other_accounts(server: ServerProcess) -> None:
