@@ -267,6 +267,18 @@ def test_retention_hides_and_purges_old_jobs(make_backend) -> None:
     assert backend.start(token="tok") != old  # the token expired with its job
 
 
+def test_retention_cutoff_mid_second_hides_a_job_from_get_and_list_alike(make_backend) -> None:
+    """Retention of 1.5 s; 1.7 s after a job started on a whole second the exact cutoff is
+    0.2 s after its start: Get and List must both have forgotten it (List once kept it
+    for up to a second longer, comparing the cutoff truncated to the second)."""
+    backend = make_backend(retention_days=1.5 / 86400)
+    job = backend.start()
+    backend.clock.moment += timedelta(seconds=1.7)
+    with pytest.raises(ValidationError):
+        backend.get(job)
+    assert backend.list()["policyGenerations"] == []
+
+
 def test_list_pages_newest_first(backend: Backend) -> None:
     ids = []
     for n in range(5):

@@ -241,8 +241,16 @@ class PolicyGenerationService:
             self.store.purge(cutoff)
 
     def _retention_cutoff(self) -> datetime | None:
+        """The start time before which a job is forgotten, rounded up to the second: start
+        times are stored to the second, so Get, List and the purge then agree on every job
+        (an exact cutoff mid-second would hide a job from Get that List still shows)."""
         days = self.settings.retention_days
-        return self.clock() - timedelta(days=days) if days else None
+        if not days:
+            return None
+        cutoff = self.clock() - timedelta(days=days)
+        if cutoff.microsecond:
+            cutoff = cutoff.replace(microsecond=0) + timedelta(seconds=1)
+        return cutoff
 
     def visible_job(
         self, job_id: str, caller: str | None, *, with_analysis: bool = False
