@@ -92,7 +92,7 @@ def test_parameter_hints(source: str, name: str, hint: bytes | None) -> None:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
-    max_leaves=20,
+    max_leaves=10,
 )
 keys = st.sampled_from(
     [
