@@ -181,3 +181,32 @@ resource "aws_iam_policy" "AmazonS3ReadOnlyAccess-trimmed" {
   })
 }
 """
+
+
+def test_trimmed_inline_policies_over_the_users_quota_are_noted(
+    world: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A user's inline policy that keeps, trimmed, 40 table ARNs of 56 characters (59 quoted,
+    with a comma): 37 + 75 + 40 * 59 - 1 + 2 = 2,473 characters of compact JSON, over the
+    2,048 IAM allows a user's inline policies."""
+    tables = [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders-{n:03d}" for n in range(40)]
+    statement = {"Sid": "Orders", "Effect": "Allow", "Action": "dynamodb:GetItem"}
+    document = {"Version": "2012-10-17", "Statement": [{**statement, "Resource": tables}]}
+    details = {
+        "UserDetailList": [
+            {
+                "Arn": USER_ARN,
+                "UserName": "rightsize-bob",
+                "UserPolicyList": [{"PolicyName": "orders", "PolicyDocument": document}],
+            }
+        ]
+    }
+    path = tmp_path / "details.json"
+    path.write_text(json.dumps(details))
+    done = diff(world, USER_ARN, "--authorization-details", str(path), env=WIDE)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "note: the trimmed inline policies of the user total 2473 characters, over IAM's 2048: "
+        "make them managed policies"
+    ) in plain(done.stdout)
