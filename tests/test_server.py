@@ -229,6 +229,7 @@ def test_list_pages_newest_first(server: ServerProcess) -> None:
         ids[:1],
     ]
     assert re.fullmatch(r"[A-Za-z0-9_-]+", pages[0]["nextToken"])  # opaque, URL-safe
+    start(client)  # a job of ROLE_ARN too, whatever ran before on this server
     everything = client.list_policy_generations()["policyGenerations"]
     assert {g["principalArn"] for g in everything} >= {pager, ROLE_ARN}
     with pytest.raises(client.exceptions.ValidationException) as caught:
