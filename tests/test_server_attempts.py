@@ -1,4 +1,5 @@
-"""A job the server keeps dying under: resumed twice, then failed, by a real `policygen serve`.
+"""Jobs interrupted mid-read by a real `policygen serve`: a server that keeps dying under a
+job resumes it twice, then fails it; a job canceled while its worker reads stays canceled.
 
 The job reads its one log file from moto's S3 through a proxy that holds every object GET
 unanswered, so the job's worker is mid-job, for sure, once the proxy has seen its GET; then
@@ -18,8 +19,6 @@ import pytest
 from logfactory import ROLE_ARN, record, write_log
 from motoserver import MotoServer, S3Proxy, allow, make_role, upload_tree
 from serverprocess import DEADLINE, TRAIL, ServerProcess, start
-
-BUCKET = "t-attempts-logs"
 
 
 class HeldGets:
@@ -46,6 +45,17 @@ class HeldGets:
                 raise AssertionError(f"the proxy saw {self.seen} GETs, not {count}")
 
 
+def put_trail(moto: MotoServer, logs: Path, name: str) -> tuple[str, str]:
+    """The one log file in a bucket of moto's S3, and a role allowed to read it: the
+    server's `--trail` value and the role's ARN."""
+    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
+    bucket = f"t-attempts-{name}"
+    moto.client("s3").create_bucket(Bucket=bucket)
+    assert upload_tree(moto, logs, bucket) == 1
+    reader = make_role(moto, f"{bucket}-reader", allow("s3:GetObject", "s3:ListBucket"))
+    return f"{TRAIL}=s3://{bucket}", reader
+
+
 @pytest.fixture
 def held(moto: MotoServer) -> Iterator[tuple[S3Proxy, HeldGets]]:
     proxy = S3Proxy(moto.url)
@@ -63,11 +73,8 @@ def test_a_job_interrupted_three_times_is_failed(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     proxy, gets = held
-    write_log(logs, [record(ROLE_ARN, "ec2.amazonaws.com", "RunInstances")])
-    moto.client("s3").create_bucket(Bucket=BUCKET)
-    assert upload_tree(moto, logs, BUCKET) == 1
-    reader = make_role(moto, "t-attempts-reader", allow("s3:GetObject", "s3:ListBucket"))
-    args = ("--trail", f"{TRAIL}=s3://{BUCKET}")
+    trail, reader = put_trail(moto, logs, "restarts")
+    args = ("--trail", trail)
     env = moto.env(AWS_ENDPOINT_URL_S3=proxy.url)
 
     server = start_server(*args, **env)
@@ -92,3 +99,23 @@ def test_a_job_interrupted_three_times_is_failed(
     assert "generatedPolicies" not in answer["generatedPolicyResult"]
     assert gets.seen == 3  # the failed job was not run a fourth time
     assert f"job {job_id} resumed" not in last.log
+
+
+def test_a_job_canceled_while_its_worker_reads_stays_canceled(
+    moto: MotoServer,
+    held: tuple[S3Proxy, HeldGets],
+    logs: Path,
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    proxy, gets = held
+    trail, reader = put_trail(moto, logs, "cancel")
+    server = start_server("--trail", trail, **moto.env(AWS_ENDPOINT_URL_S3=proxy.url))
+    client = server.client()
+    job_id = start(client, accessRole=reader)
+    gets.wait_for(1)  # the worker is reading the log file
+    client.cancel_policy_generation(jobId=job_id)
+    gets.released.set()  # the read ends; the worker checks the job before going on
+    server.wait_for_log(f"job {job_id}: CANCELED")
+    answer = client.get_generated_policy(jobId=job_id)
+    assert answer["jobDetails"]["status"] == "CANCELED"
+    assert "generatedPolicies" not in answer["generatedPolicyResult"]
