@@ -63,7 +63,7 @@ GROUPS: dict[str, Group] = {
     "scanner": Group(
         ("scan/decode.py", "scan/tally.py"),
         ("tests/test_scan.py", "tests/test_hostile_logs.py", "tests/test_selection.py"),
-        (),  # its fast tests pin too little of it (16% / 40%): full run only
+        ("tests/test_decode.py", "tests/test_tally.py"),
     ),
     "render": Group(
         ("policy/render.py",),

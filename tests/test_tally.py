@@ -1,0 +1,581 @@
+"""The scanner's hot loop, in this process: which records a batch counts, under which kind
+of call, and what it counts about the rest (by reason) and about each file.
+
+Every log file is a few hand-written records (`rawlogs`); every expected count is written
+by hand. These are the `--quick` mutation tests of `scan/tally.py` (issue 19): `scan_batch`
+runs here, not in a worker process, so the mutated code is what runs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from policygen.cloudtrail.records import Record
+from policygen.core.arns import Principal
+from policygen.scan.files import FileResults, FileTasks
+from policygen.scan.query import ObserveLevel, ScanQuery
+from policygen.scan.tally import BatchResult, joined, scan_batch
+from policygen.scan.usage import CallKey, CallStats, Observed, ScanStats
+from rawlogs import ALICE, BOB, DEPLOYER, MALLORY, delivery, rec
+
+S3 = "s3.amazonaws.com"
+EC2 = "ec2.amazonaws.com"
+DAY = ("2026-01-05T00:00:00Z", "2026-01-05T23:59:59Z")
+T10, T11, T12 = "2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z", "2026-01-05T12:00:00Z"
+LOG_KEY = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
+LOG_NAME = LOG_KEY + "111122223333_CloudTrail_us-east-1_20260105T1005Z_AbCd1234.json"
+WEB_ROLE = "arn:aws:iam::111122223333:role/web"
+
+
+def query(principal: str | None = ALICE, **options: Any) -> ScanQuery:
+    return ScanQuery(Principal.parse(principal) if principal else None, *DAY, **options)
+
+
+def scan(
+    q: ScanQuery,
+    *files: bytes,
+    keys: list[str] | None = None,
+    **columns: Any,
+) -> BatchResult:
+    """`scan_batch` over files whose bytes are given (as a parent hands a worker S3 objects)."""
+    tasks = FileTasks(
+        keys or [f"file{at}.json" for at in range(len(files))],
+        [len(data) for data in files],
+        [None] * len(files),
+        list(files),
+        **columns,
+    )
+    return scan_batch(q, tasks)
+
+
+def counts(result: BatchResult) -> dict[tuple[str, str, str, str], int]:
+    """(principal, eventName, qualifier, outcome) -> count."""
+    return {
+        (arn, call.event_name, call.qualifier, call.outcome): stats.count
+        for arn, call, _, stats, _, _ in result.calls
+    }
+
+
+# -- what is counted, and how ----------------------------------------------------------------
+
+
+def test_one_principals_calls_are_counted_by_kind() -> None:
+    text = delivery(
+        rec("GetObject", when=T11, eventID="e1"),
+        rec("GetObject", BOB, eventID="e2"),
+        rec("ListBuckets", eventID="e3"),
+        rec("GetObject", when=T10, eventID="e4"),
+    )
+    result = scan(query(), text)
+    assert result.calls == [
+        (
+            ALICE,
+            CallKey(S3, "GetObject", "", "ok", True),
+            (),
+            CallStats(2, T10, T11, "e4"),
+            None,
+            None,
+        ),
+        (
+            ALICE,
+            CallKey(S3, "ListBuckets", "", "ok", False),
+            (),
+            CallStats(1, T10, T10, "e3"),
+            None,
+            None,
+        ),
+    ]
+    # only Alice's three records are cut out of the file and decoded
+    assert result.stats == ScanStats(
+        files_read=1, bytes_read=len(text), records_read=3, records_matched=3
+    )
+    assert result.files == FileResults(
+        ids=["e1", "e3", "e4"],
+        refs=[0, 1, 0],
+        counted=[(0, 3)],
+        bytes=[len(text)],
+        records=[3],
+        bad=[0],
+    )
+
+
+def test_every_user_and_role_is_counted_without_a_principal() -> None:
+    text = delivery(
+        rec("GetObject", eventID="e1"),
+        rec("GetObject", BOB, eventID="e2"),
+        rec("PutObject", DEPLOYER, eventID="e3"),
+        rec("GetObject", eventID="e4"),
+    )
+    assert counts(scan(query(None), text)) == {
+        (ALICE, "GetObject", "", "ok"): 2,
+        (BOB, "GetObject", "", "ok"): 1,
+        (DEPLOYER, "PutObject", "", "ok"): 1,
+    }
+
+
+def test_first_and_last_time_and_the_example_of_the_first() -> None:
+    text = delivery(
+        rec("ListBuckets", when=T11, eventID="b"),
+        rec("ListBuckets", when=T10, eventID="a"),
+        rec("ListBuckets", when=T10, eventID="a2"),  # as early: the first example stays
+        rec("ListBuckets", when=T12, eventID="c"),
+        rec("ListBuckets", when="2026-01-05T09:00:00Z"),  # earliest, but no eventID
+    )
+    [call] = scan(query(), text).calls
+    assert call[3] == CallStats(5, "2026-01-05T09:00:00Z", T12, "a")
+
+
+def test_a_call_without_event_id_has_no_example_and_no_id() -> None:
+    result = scan(query(), delivery(rec("ListBuckets")))
+    assert result.calls[0][3] == CallStats(1, T10, T10, "")
+    assert result.files.ids == []
+    assert result.files.counted == []
+
+
+def test_outcomes_and_data_events_are_kinds_of_call() -> None:
+    text = delivery(
+        rec("ListBuckets", errorCode="AccessDenied", eventID="e1"),
+        rec("ListBuckets", errorCode="Forbidden", eventID="e2"),  # also denied: the same kind
+        rec("ListBuckets", errorCode="NoSuchBucket", eventID="e3"),
+        rec("ListBuckets", managementEvent=False, eventID="e4"),
+        rec("ListBuckets", eventCategory="Data", eventID="e5"),  # also data: the same kind
+        rec("ListBuckets", managementEvent=True, eventID="e6"),
+    )
+    result = scan(query(), text)
+    assert [(call, stats.count) for _, call, _, stats, _, _ in result.calls] == [
+        (CallKey(S3, "ListBuckets", "", "denied", False), 2),
+        (CallKey(S3, "ListBuckets", "", "error", False), 1),
+        (CallKey(S3, "ListBuckets", "", "ok", True), 2),
+        (CallKey(S3, "ListBuckets", "", "ok", False), 1),
+    ]
+    assert result.files.refs == [0, 0, 1, 2, 2, 3]
+
+
+def test_calls_whose_parameters_choose_the_action_are_kept_apart() -> None:
+    text = delivery(
+        rec("GetObject", requestParameters={"bucketName": "b", "key": "k"}, eventID="e1"),
+        rec("GetObject", requestParameters={"versionId": "v1"}, eventID="e2"),
+        rec("GetObject", requestParameters={"versionId": ""}, eventID="e3"),
+        rec("GetObject", requestParameters=["versionId"], eventID="e4"),  # not an object
+        rec("GetObject", eventID="e5"),
+    )
+    # the key of the second is written escaped: only a decoder can see it
+    escaped = text.replace(b'"versionId":"v1"', b'"version\\u0049d":"v1"')
+    for data in (text, escaped):
+        result = scan(query(), data)
+        assert counts(result) == {
+            (ALICE, "GetObject", "", "ok"): 4,
+            (ALICE, "GetObject", "version", "ok"): 1,
+        }
+        assert result.files.refs == [0, 1, 0, 0, 0]
+
+
+def test_partiql_statements_are_read_whatever_their_bytes() -> None:
+    def statement(text: str, event_id: str) -> dict[str, Any]:
+        return rec(
+            "ExecuteStatement",
+            eventSource="dynamodb.amazonaws.com",
+            requestParameters={"statement": text},
+            eventID=event_id,
+        )
+
+    text = delivery(
+        statement("SELECT * FROM t", "e1"),
+        statement("UPDATE t SET a=1", "e2"),
+        statement("select a FROM t", "e3"),
+    )
+    assert counts(scan(query(), text)) == {
+        (ALICE, "ExecuteStatement", "partiql:select", "ok"): 2,
+        (ALICE, "ExecuteStatement", "partiql:update", "ok"): 1,
+    }
+
+
+def test_a_parameter_dependent_call_of_another_kind_is_its_own_entry() -> None:
+    text = delivery(
+        rec("GetObject", requestParameters={"versionId": "v1"}, errorCode="AccessDenied"),
+        rec("GetObject", requestParameters={"versionId": "v1"}),
+    )
+    assert counts(scan(query(), text)) == {
+        (ALICE, "GetObject", "version", "denied"): 1,
+        (ALICE, "GetObject", "version", "ok"): 1,
+    }
+
+
+# -- what is left out, and the counter of each reason --------------------------------------
+
+
+def test_the_window_includes_both_ends_to_the_second() -> None:
+    text = delivery(
+        rec("ListBuckets", when="2026-01-05T09:59:59Z"),
+        rec("ListBuckets", when="2026-01-05T10:00:00Z"),
+        rec("ListBuckets", when="2026-01-05T10:00:00.500Z"),
+        rec("ListBuckets", when="2026-01-05T12:00:00Z"),
+        rec("ListBuckets", when="2026-01-05T12:00:00.999Z"),
+        rec("ListBuckets", when="2026-01-05T12:00:01Z"),
+    )
+    result = scan(ScanQuery(Principal.parse(ALICE), T10, T12), text)
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 4}
+    assert result.stats.ignored == {"outside window": 2}
+    assert (result.stats.records_read, result.stats.records_matched) == (6, 4)
+
+
+def test_other_regions_are_left_out() -> None:
+    text = delivery(
+        rec("ListBuckets", awsRegion="us-east-1"),
+        rec("ListBuckets", awsRegion="eu-west-1"),
+        rec("ListBuckets", awsRegion="eu-west-1"),
+        rec("ListBuckets"),  # no region: not in any
+        rec("ListBuckets", awsRegion="us-west-2"),
+    )
+    result = scan(query(regions=frozenset({"us-east-1", "us-west-2"})), text)
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 2}
+    assert result.stats.ignored == {"other region": 3}
+    assert scan(query(), text).stats.ignored == {}
+
+
+def test_events_other_than_api_calls_are_counted_by_type() -> None:
+    text = delivery(
+        rec("ListBuckets", eventType="AwsApiCall"),
+        rec("ListBuckets"),  # no eventType: an API call
+        rec("ConsoleLogin", eventType="AwsConsoleSignIn"),
+        rec("RotateKey", eventType="AwsServiceEvent"),
+        rec("RotateKey", eventType="AwsServiceEvent"),
+    )
+    result = scan(query(), text)
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 2}
+    assert result.stats.ignored == {"AwsConsoleSignIn": 1, "AwsServiceEvent": 2}
+
+
+def test_records_without_time_source_or_name_are_bad() -> None:
+    text = delivery(
+        rec("ListBuckets"),
+        rec("ListBuckets", eventTime=None),
+        rec("ListBuckets", eventSource=""),
+        rec("ListBuckets", eventSource=None),
+        rec("", eventID="e9"),
+        rec("PutObject", eventTime=5),  # wrongly typed: dropped by the decoder
+    )
+    result = scan(query(None), text)
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 1}
+    assert (result.stats.records_read, result.stats.records_matched) == (5, 1)
+    assert result.stats.records_bad == 5
+    assert result.files.bad == [5]
+    assert result.stats.ignored == {}
+
+
+def test_records_of_no_user_or_role_are_left_out_silently() -> None:
+    text = delivery(
+        rec("ListBuckets", None),
+        rec("ListBuckets", {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}),
+        rec("ListBuckets", {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}),
+        rec("ListBuckets", {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:x/y"}),
+        rec("ListBuckets", {"type": "AssumedRole", "sessionContext": {}}),
+        rec(
+            "ListBuckets",
+            {
+                "type": "AssumedRole",
+                "sessionContext": {"sessionIssuer": {"type": "Root", "arn": ALICE}},
+            },
+        ),
+        rec("ListBuckets", {"type": "IAMUser"}),  # no ARN
+        rec("PutObject", DEPLOYER),
+    )
+    result = scan(query(None), text)
+    assert counts(result) == {(DEPLOYER, "PutObject", "", "ok"): 1}
+    assert result.stats == ScanStats(
+        files_read=1, bytes_read=len(text), records_read=8, records_matched=1
+    )
+
+
+def test_a_role_is_counted_from_its_sessions_only() -> None:
+    text = delivery(
+        rec("PutObject", DEPLOYER, eventID="e1"),
+        rec("GetObject", {"type": "IAMUser", "arn": DEPLOYER}, eventID="e2"),
+        rec("ListBuckets", {"type": "AssumedRole", "arn": DEPLOYER}, eventID="e3"),
+    )
+    result = scan(query(DEPLOYER), text)
+    assert counts(result) == {(DEPLOYER, "PutObject", "", "ok"): 1}
+    assert (result.stats.records_read, result.stats.records_matched) == (3, 1)
+
+
+def test_a_user_is_not_counted_from_a_role_session_naming_it() -> None:
+    issued = {
+        "type": "AssumedRole",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ALICE}},
+    }
+    text = delivery(rec("GetObject", issued), rec("ListBuckets"))
+    assert counts(scan(query(ALICE), text)) == {(ALICE, "ListBuckets", "", "ok"): 1}
+
+
+def test_only_the_principals_of_the_folders_account_are_counted() -> None:
+    text = delivery(
+        rec("ListBuckets", eventID="e1"),
+        rec("ListBuckets", MALLORY, eventID="e2"),
+        rec("ListBuckets", MALLORY, eventID="e3"),
+        rec("GetObject", {"type": "IAMUser", "arn": "arn:aws:iam:111122223333"}),  # 4 colons
+        rec("PutObject", DEPLOYER, eventID="e4"),
+    )
+    accounts: list[str | None] = ["111122223333", "444455556666", None]
+    result = scan(query(None), text, text, text, accounts=accounts)
+    assert counts(result) == {
+        (ALICE, "ListBuckets", "", "ok"): 2,
+        (DEPLOYER, "PutObject", "", "ok"): 2,
+        (MALLORY, "ListBuckets", "", "ok"): 4,
+        ("arn:aws:iam:111122223333", "GetObject", "", "ok"): 1,
+    }
+    # file 0: Mallory twice and the short ARN; file 1: Alice, the short ARN and the deployer
+    assert result.stats.ignored == {"another account's folder": 6}
+    assert result.files.counted == [(0, 2), (1, 4), (2, 8)]
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def test_each_files_records_bytes_and_ids() -> None:
+    first = delivery(rec("ListBuckets", eventID="a"), rec("GetObject", BOB, eventID="b"))
+    second = delivery(rec("GetObject", BOB, eventID="c"))
+    third = gzip.compress(
+        delivery(rec("ListBuckets", eventID="d"), rec("ListBuckets", eventID="e")), mtime=0
+    )
+    result = scan(query(), first, second, third)
+    assert result.files == FileResults(
+        ids=["a", "d", "e"],
+        refs=[0, 0, 0],
+        counted=[(0, 1), (2, 3)],
+        bytes=[len(first), len(second), len(gzip.decompress(third))],
+        records=[1, 0, 2],
+        bad=[0, 0, 0],
+    )
+    assert result.stats.files_read == 3
+    assert result.stats.bytes_read == len(first) + len(second) + len(gzip.decompress(third))
+
+
+def test_files_are_read_from_their_paths(tmp_path: Path) -> None:
+    named = tmp_path / "a.json"
+    named.write_bytes(delivery(rec("ListBuckets", eventID="a")))
+    keyed = tmp_path / "b.json"
+    keyed.write_bytes(delivery(rec("ListBuckets", eventID="b")))
+    tasks = FileTasks(["a.json", str(keyed)], [10, 10], [str(named), None])
+    result = scan_batch(query(), tasks)
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 2}
+    assert result.files.ids == ["a", "b"]
+
+
+def test_files_that_cannot_be_read_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    good = delivery(rec("ListBuckets", eventID="a"))
+    cap = len(good)  # the good file is exactly as large as allowed
+    tasks = FileTasks(
+        ["listed-unreadable", "missing", "folder", "huge", "bomb", "at-the-cap", "broken-gzip"],
+        [5, 5, 5, cap + 1, 50, cap, 20],
+        [None, str(tmp_path / "missing.json"), str(tmp_path), None, None, None, None],
+        [
+            None,
+            None,
+            None,
+            b"x",
+            gzip.compress(b" " * (cap + 1)),
+            good,
+            gzip.compress(good)[:20],
+        ],
+        errors={0: "unreadable: Access Denied"},
+    )
+    result = scan_batch(query(max_file_bytes=cap), tasks)
+    assert result.files.skipped == {
+        0: "unreadable: Access Denied",
+        1: "unreadable: No such file or directory",
+        2: "unreadable: Is a directory",
+        3: f"larger than {cap} bytes",
+        4: f"decompresses to more than {cap} bytes",
+        6: "corrupt gzip: truncated",
+    }
+    assert result.stats.skipped == {
+        "listed-unreadable": "unreadable: Access Denied",
+        "missing": "unreadable: No such file or directory",
+        "folder": "unreadable: Is a directory",
+        "huge": f"larger than {cap} bytes",
+        "bomb": f"decompresses to more than {cap} bytes",
+        "broken-gzip": "corrupt gzip: truncated",
+    }
+    assert (result.stats.files_skipped, result.stats.files_read) == (6, 1)
+    assert result.files.ids == ["a"]
+    assert result.files.records == [0, 0, 0, 0, 0, 1, 0]
+
+
+def test_json_without_records_is_skipped_only_when_named_like_a_log_file() -> None:
+    digest = json.dumps({"awsAccountId": "111122223333", "logFiles": []}).encode()
+    text = b"date,user\n2026-01-05,alice\n"
+    damaged = delivery(rec("ListBuckets"))[:-30]
+    keys = [LOG_NAME, "digest.json", LOG_NAME.replace("T1005Z", "T1010Z"), "notes.csv", "cut.json"]
+    result = scan(query(None), digest, digest, text, text, damaged, keys=keys)
+    assert result.files.skipped.keys() == {0, 2, 4}
+    assert result.files.skipped[0] == "no Records array"
+    assert result.files.skipped[2].startswith("not JSON: ")
+    assert result.files.skipped[4].startswith("not JSON: ")
+    assert result.stats.ignored == {"not a CloudTrail log file": 2}
+    assert result.stats.files_read == 5
+    assert result.calls == []
+
+
+def test_a_file_without_the_principal_is_not_decoded() -> None:
+    result = scan(query(), delivery(rec("ListBuckets", BOB), rec("GetObject", BOB, eventTime=5)))
+    assert result.calls == []
+    assert (result.stats.records_read, result.stats.records_bad) == (0, 0)
+
+
+def test_a_file_not_laid_out_by_cloudtrail_is_decoded_whole() -> None:
+    spaced = json.dumps(
+        {"Records": [rec("ListBuckets"), rec("ListBuckets", BOB), rec("X", BOB, eventTime=5)]}
+    )
+    result = scan(query(), spaced.encode())
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 1}
+    assert (result.stats.records_read, result.stats.records_bad) == (2, 1)
+
+
+def test_other_shapes_of_log_file_are_read() -> None:
+    lines = "\n".join(json.dumps(r) for r in (rec("ListBuckets"), rec("ListBuckets", BOB)))
+    wrapped = json.dumps([{"wrap": {"inner": rec("GetObject")}}])
+    result = scan(query(record_key="wrap.inner"), lines.encode(), wrapped.encode())
+    assert counts(result) == {
+        (ALICE, "ListBuckets", "", "ok"): 1,
+        (ALICE, "GetObject", "", "ok"): 1,
+    }
+    assert result.stats.shapes == Counter({"NDJSON": 1, "JSON array (records under wrap.inner)": 1})
+
+
+# -- hourly buckets and delivery times -------------------------------------------------------
+
+
+def test_hourly_queries_keep_hours_and_regions_apart() -> None:
+    text = delivery(
+        rec("ListBuckets", when="2026-01-05T10:05:00Z", awsRegion="us-east-1"),
+        rec("ListBuckets", when="2026-01-05T10:55:00Z", awsRegion="us-east-1"),
+        rec("ListBuckets", when="2026-01-05T11:00:00Z", awsRegion="us-east-1"),
+        rec("ListBuckets", when="2026-01-05T10:30:00Z", awsRegion="eu-west-1"),
+        rec("ListBuckets", when="2026-01-05T10:30:00Z"),
+    )
+    result = scan(query(hourly=True), text, delivered=[1_767_607_500])
+    assert [(bucket, stats.count, latest) for _, _, bucket, stats, latest, _ in result.calls] == [
+        (("2026-01-05T10", "us-east-1"), 2, 1_767_607_500),
+        (("2026-01-05T11", "us-east-1"), 1, 1_767_607_500),
+        (("2026-01-05T10", "eu-west-1"), 1, 1_767_607_500),
+        (("2026-01-05T10", ""), 1, 1_767_607_500),
+    ]
+
+
+def test_the_latest_delivery_of_the_files_that_counted_a_call() -> None:
+    text = delivery(rec("ListBuckets"))
+    for delivered, latest in (
+        ([200, 100, None], 200),
+        ([100, 200, None], 200),
+        ([None, 100, None], 100),
+        ([100, None, 100], 100),
+        ([None, None, None], None),
+    ):
+        result = scan(query(hourly=True), text, text, text, delivered=delivered)
+        assert [call[4] for call in result.calls] == [latest]
+
+
+def test_a_qualified_call_keeps_its_latest_delivery() -> None:
+    text = delivery(rec("GetObject", requestParameters={"versionId": "v"}))
+    result = scan(query(hourly=True), text, text, delivered=[300, 100])
+    assert [call[4] for call in result.calls] == [300]
+
+
+# -- observed resources ---------------------------------------------------------------------
+
+
+class Rules:
+    """Facts for EC2 RunInstances only: the instance named by the eventID (none without
+    one) and, at level "all", the role passed to EC2."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[ObserveLevel, str, str]] = []
+        self.read: list[ObserveLevel] = []
+
+    def wants_at(self, level: ObserveLevel, event_source: str, event_name: str) -> bool:
+        self.asked.append((level, event_source, event_name))
+        return event_name == "RunInstances"
+
+    def facts_at(
+        self, level: ObserveLevel, record: Record
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        self.read.append(level)
+        arns = (
+            [f"arn:aws:ec2:us-east-1:111122223333:instance/{record.eventID}"]
+            if record.eventID
+            else []
+        )
+        return arns, [(EC2, WEB_ROLE)] if level == "all" else []
+
+    def warm(self) -> None:
+        pass
+
+
+def run(event_id: str | None, when: str) -> dict[str, Any]:
+    return rec("RunInstances", when=when, eventSource=EC2, eventID=event_id)
+
+
+def test_resource_facts_are_collected_for_the_calls_that_have_them() -> None:
+    rules = Rules()
+    text = delivery(run(None, T10), run("i1", T11), run("i2", T12), rec("ListBuckets", eventID="l"))
+    result = scan(query(rules=rules), text)
+    assert [(call.event_name, observed) for _, call, _, _, _, observed in result.calls] == [
+        (
+            "RunInstances",
+            Observed(
+                calls=3,
+                unresolved=1,
+                arns={
+                    "arn:aws:ec2:us-east-1:111122223333:instance/i1",
+                    "arn:aws:ec2:us-east-1:111122223333:instance/i2",
+                },
+                passed={EC2: {WEB_ROLE}},
+                pass_calls=CallStats(3, T10, T12, ""),
+            ),
+        ),
+        ("ListBuckets", None),
+    ]
+    assert rules.asked == [("all", EC2, "RunInstances"), ("all", S3, "ListBuckets")]
+    assert rules.read == ["all", "all", "all"]
+
+
+def test_the_observe_level_reaches_the_rules() -> None:
+    rules = Rules()
+    result = scan(query(rules=rules, observe="passed"), delivery(run("i1", T10)))
+    assert result.calls[0][5] == Observed(
+        calls=1, arns={"arn:aws:ec2:us-east-1:111122223333:instance/i1"}
+    )
+    assert rules.asked == [("passed", EC2, "RunInstances")]
+    assert rules.read == ["passed"]
+
+
+def test_without_rules_nothing_is_observed() -> None:
+    result = scan(query(observe="all"), delivery(run("i1", T10)))
+    assert result.calls[0][5] is None
+
+
+def test_kinds_folded_together_join_their_observed_resources() -> None:
+    text = delivery(
+        rec("RunInstances", eventSource=EC2, eventID="i1", errorCode="AccessDenied"),
+        rec("RunInstances", eventSource=EC2, eventID="i2", errorCode="Forbidden"),
+        rec("RunInstances", eventSource=EC2, eventID="i3", errorCode="Forbidden"),
+    )
+    [call] = scan(query(rules=Rules(), observe="passed"), text).calls
+    assert call[3] == CallStats(3, T10, T10, "i1")
+    assert call[5] == Observed(
+        calls=3,
+        arns={f"arn:aws:ec2:us-east-1:111122223333:instance/i{n}" for n in (1, 2, 3)},
+    )
+
+
+def test_joined() -> None:
+    one, two = Observed(calls=1, arns={"a"}), Observed(calls=2, arns={"b"})
+    assert joined(None, None) is None
+    assert joined(one, None) is one
+    assert joined(None, two) is two
+    assert joined(one, two) is one
+    assert one == Observed(calls=3, arns={"a", "b"})
