@@ -183,10 +183,12 @@ def test_a_bare_array_with_a_bad_record_and_a_foreign_item() -> None:
 def test_shapes_add_to_the_counters_already_there() -> None:
     stats = ScanStats(records_bad=2)
     stats.ignored["not a CloudTrail record"] = 3
+    stats.shapes["JSON array"] = 1
     text = json.dumps([rec("PutObject", eventTime=5), {"hello": 1}]).encode()
     assert other_shapes(text, None, stats, FileError("unused")) == []
     assert stats.records_bad == 3
     assert stats.ignored == {"not a CloudTrail record": 4}
+    assert stats.shapes == {"JSON array": 2}
 
 
 def test_records_under_a_named_key() -> None:
@@ -276,6 +278,12 @@ def test_a_file_without_the_closing_brackets_is_left_to_the_full_decoder() -> No
 
 def test_an_occurrence_before_any_record_is_left_to_the_full_decoder() -> None:
     assert candidate_records(delivery(rec("GetObject")), b"Records") is None
+    assert candidate_records(delivery(rec("GetObject")), b'{"Records"') is None  # at 0
+
+
+def test_a_file_with_bytes_after_the_array_is_left_to_the_full_decoder() -> None:
+    assert candidate_records(delivery(rec("GetObject"), tail=b"X"), ALICE.encode()) is None
+    assert candidate_records(delivery(rec("GetObject"), tail=b"\n\0"), ALICE.encode()) is None
 
 
 def test_a_cut_with_a_wrongly_typed_field_is_left_to_the_full_decoder() -> None:

@@ -212,15 +212,16 @@ def test_the_window_includes_both_ends_to_the_second() -> None:
     text = delivery(
         rec("ListBuckets", when="2026-01-05T09:59:59Z"),
         rec("ListBuckets", when="2026-01-05T10:00:00Z"),
+        rec("ListBuckets", when="2026-01-05T10:00:00"),  # no zone, as some exports write
         rec("ListBuckets", when="2026-01-05T10:00:00.500Z"),
         rec("ListBuckets", when="2026-01-05T12:00:00Z"),
         rec("ListBuckets", when="2026-01-05T12:00:00.999Z"),
         rec("ListBuckets", when="2026-01-05T12:00:01Z"),
     )
     result = scan(ScanQuery(Principal.parse(ALICE), T10, T12), text)
-    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 4}
+    assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 5}
     assert result.stats.ignored == {"outside window": 2}
-    assert (result.stats.records_read, result.stats.records_matched) == (6, 4)
+    assert (result.stats.records_read, result.stats.records_matched) == (7, 5)
 
 
 def test_other_regions_are_left_out() -> None:
@@ -254,6 +255,7 @@ def test_records_without_time_source_or_name_are_bad() -> None:
     text = delivery(
         rec("ListBuckets"),
         rec("ListBuckets", eventTime=None),
+        rec("GetObject", eventTime=None),
         rec("ListBuckets", eventSource=""),
         rec("ListBuckets", eventSource=None),
         rec("", eventID="e9"),
@@ -261,9 +263,9 @@ def test_records_without_time_source_or_name_are_bad() -> None:
     )
     result = scan(query(None), text)
     assert counts(result) == {(ALICE, "ListBuckets", "", "ok"): 1}
-    assert (result.stats.records_read, result.stats.records_matched) == (5, 1)
-    assert result.stats.records_bad == 5
-    assert result.files.bad == [5]
+    assert (result.stats.records_read, result.stats.records_matched) == (6, 1)
+    assert result.stats.records_bad == 6
+    assert result.files.bad == [6]
     assert result.stats.ignored == {}
 
 
@@ -350,7 +352,7 @@ def test_each_files_records_bytes_and_ids() -> None:
         records=[1, 0, 2],
         bad=[0, 0, 0],
     )
-    assert result.stats.files_read == 3
+    assert (result.stats.files_read, result.stats.records_matched) == (3, 3)
     assert result.stats.bytes_read == len(first) + len(second) + len(gzip.decompress(third))
 
 
@@ -551,6 +553,11 @@ def test_the_observe_level_reaches_the_rules() -> None:
     )
     assert rules.asked == [("passed", EC2, "RunInstances")]
     assert rules.read == ["passed"]
+
+
+def test_the_example_of_passing_a_role_is_the_first_call_with_an_id() -> None:
+    result = scan(query(rules=Rules()), delivery(run("i1", T10), run("i2", T11)))
+    assert result.calls[0][5].pass_calls == CallStats(2, T10, T11, "i1")
 
 
 def test_without_rules_nothing_is_observed() -> None:
