@@ -338,10 +338,19 @@ def test_only_the_principals_of_the_folders_account_are_counted() -> None:
 
 
 def test_each_files_records_bytes_and_ids() -> None:
-    first = delivery(rec("ListBuckets", eventID="a"), rec("GetObject", BOB, eventID="b"))
+    # a wrongly typed record of Alice's: the whole file is decoded, Bob's record too
+    first = delivery(
+        rec("ListBuckets", eventID="a"), rec("GetObject", BOB, eventID="b"), rec("X", eventTime=5)
+    )
     second = delivery(rec("GetObject", BOB, eventID="c"))
     third = gzip.compress(
-        delivery(rec("ListBuckets", eventID="d"), rec("ListBuckets", eventID="e")), mtime=0
+        delivery(
+            rec("ListBuckets", eventID="d"),
+            rec("Y", eventTime=5),
+            rec("Z", eventTime=5),
+            rec("ListBuckets", eventID="e"),
+        ),
+        mtime=0,
     )
     result = scan(query(), first, second, third)
     assert result.files == FileResults(
@@ -349,8 +358,8 @@ def test_each_files_records_bytes_and_ids() -> None:
         refs=[0, 0, 0],
         counted=[(0, 1), (2, 3)],
         bytes=[len(first), len(second), len(gzip.decompress(third))],
-        records=[1, 0, 2],
-        bad=[0, 0, 0],
+        records=[2, 0, 2],
+        bad=[1, 0, 2],
     )
     assert (result.stats.files_read, result.stats.records_matched) == (3, 3)
     assert result.stats.bytes_read == len(first) + len(second) + len(gzip.decompress(third))
@@ -422,6 +431,11 @@ def test_json_without_records_is_skipped_only_when_named_like_a_log_file() -> No
     assert result.calls == []
 
 
+def test_a_file_starting_with_the_principals_arn_is_read() -> None:
+    result = scan(query(), ALICE.encode() + b" did things\n", keys=[LOG_NAME])
+    assert result.files.skipped[0].startswith("not JSON: ")
+
+
 def test_a_file_without_the_principal_is_not_decoded() -> None:
     result = scan(query(), delivery(rec("ListBuckets", BOB), rec("GetObject", BOB, eventTime=5)))
     assert result.calls == []
@@ -479,6 +493,15 @@ def test_the_latest_delivery_of_the_files_that_counted_a_call() -> None:
     ):
         result = scan(query(hourly=True), text, text, text, delivered=delivered)
         assert [call[4] for call in result.calls] == [latest]
+
+
+def test_kinds_folded_together_keep_the_latest_delivery_of_either() -> None:
+    denied = delivery(rec("ListBuckets", errorCode="AccessDenied"))
+    forbidden = delivery(rec("ListBuckets", errorCode="Forbidden"))
+    result = scan(query(hourly=True), denied, forbidden, delivered=[300, 100])
+    assert [(call[1].outcome, call[3].count, call[4]) for call in result.calls] == [
+        ("denied", 2, 300)
+    ]
 
 
 def test_a_qualified_call_keeps_its_latest_delivery() -> None:
