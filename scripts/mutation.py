@@ -62,8 +62,14 @@ GROUPS: dict[str, Group] = {
     ),
     "scanner": Group(
         ("scan/decode.py", "scan/tally.py"),
-        ("tests/test_scan.py", "tests/test_hostile_logs.py", "tests/test_selection.py"),
-        ("tests/test_decode.py", "tests/test_tally.py"),
+        (
+            "tests/test_decode.py",
+            "tests/test_tally.py",
+            "tests/test_scan.py",
+            "tests/test_hostile_logs.py",
+            "tests/test_selection.py",
+        ),
+        ("tests/test_decode.py", "tests/test_tally.py"),  # in-process: the mutants run
     ),
     "render": Group(
         ("policy/render.py",),
