@@ -65,11 +65,13 @@ GROUPS: dict[str, Group] = {
         (
             "tests/test_decode.py",
             "tests/test_tally.py",
+            "tests/test_tally_files.py",
             "tests/test_scan.py",
             "tests/test_hostile_logs.py",
             "tests/test_selection.py",
         ),
-        ("tests/test_decode.py", "tests/test_tally.py"),  # in-process: the mutants run
+        # in-process: the mutated code runs in the test process, not in pool workers
+        ("tests/test_decode.py", "tests/test_tally.py", "tests/test_tally_files.py"),
     ),
     "render": Group(
         ("policy/render.py",),
