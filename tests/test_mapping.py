@@ -569,59 +569,6 @@ def test_peer_tool_bugs(host: str, name: str, buggy: str, correct: tuple[str, ..
     assert buggy not in correct
 
 
-# --- qualifier_for robustness -----------------------------------------------------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
-    max_leaves=20,
-)
-param_calls = st.sampled_from(
-    [
-        ("s3.amazonaws.com", "GetObject"),
-        ("s3.amazonaws.com", "CopyObject"),
-        ("s3.amazonaws.com", "DeleteObjects"),
-        ("dynamodb.amazonaws.com", "ExecuteStatement"),
-        ("dynamodb.amazonaws.com", "BatchExecuteStatement"),
-        ("ec2.amazonaws.com", "RunInstances"),
-    ]
-)
-odd_params = st.dictionaries(
-    st.sampled_from(["versionId", "x-amz-copy-source", "delete", "statement", "statements", "key"]),
-    json_values,
-)
-
-
-@given(call=param_calls, params=odd_params | json_values)
-def test_qualifier_never_raises_and_stays_in_vocabulary(call: tuple[str, str], params) -> None:
-    qualifier = qualifier_for(*call, params)
-    facts = {"version", "tags", "acl", "tagging", "retention", "legalhold"}
-    assert all(t in facts or t.startswith("partiql:") for t in qualifier.split())
-    assert map_call(*call, qualifier).status == "mapped"
-
-
-def test_qualifier_survives_deep_nesting() -> None:
-    deep: dict = {"statement": "SELECT 1"}
-    for _ in range(5000):
-        deep = {"x": [deep]}
-    assert qualifier_for("dynamodb.amazonaws.com", "ExecuteStatement", deep) == "partiql:select"
-
-
-@pytest.mark.parametrize(
-    ("source", "name"),
-    [
-        ("ec2.amazonaws.com", "DescribeInstances"),  # RunInstances: tags on create decide
-        ("iam.amazonaws.com", "GetPolicyVersion"),  # has a versionId, but not an S3 object's
-        ("secretsmanager.amazonaws.com", "GetSecretValue"),
-        ("s3.amazonaws.com", "PutObject"),
-        ("s3.amazonaws.com", "ListBuckets"),
-    ],
-)
-def test_parameters_not_needed(source: str, name: str) -> None:
-    assert not needs_parameters(source, name)
-    assert qualifier_for(source, name, {"versionId": "v1", "statement": "SELECT 1"}) == ""
-
-
 # --- what `explain` is told: the rule behind each action, the reason for each refusal -----
 # These call the uncached `_map_call`: through the cache, a call an earlier test made would
 # not reach the mapping code, and mutation testing would not count the test as pinning it.
@@ -808,3 +755,56 @@ def test_botocore_model_metadata_found_after_the_head(tmp_path: Path) -> None:
     nested = '{"metadata":{"endpointPrefix":"nested","tags":{"team":"x"}}}'
     head = mapping._read_model_head(_model(tmp_path, "nested", nested))
     assert head is not None and head.metadata.endpointPrefix == "nested"
+
+
+# --- qualifier_for robustness -----------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+param_calls = st.sampled_from(
+    [
+        ("s3.amazonaws.com", "GetObject"),
+        ("s3.amazonaws.com", "CopyObject"),
+        ("s3.amazonaws.com", "DeleteObjects"),
+        ("dynamodb.amazonaws.com", "ExecuteStatement"),
+        ("dynamodb.amazonaws.com", "BatchExecuteStatement"),
+        ("ec2.amazonaws.com", "RunInstances"),
+    ]
+)
+odd_params = st.dictionaries(
+    st.sampled_from(["versionId", "x-amz-copy-source", "delete", "statement", "statements", "key"]),
+    json_values,
+)
+
+
+@given(call=param_calls, params=odd_params | json_values)
+def test_qualifier_never_raises_and_stays_in_vocabulary(call: tuple[str, str], params) -> None:
+    qualifier = qualifier_for(*call, params)
+    facts = {"version", "tags", "acl", "tagging", "retention", "legalhold"}
+    assert all(t in facts or t.startswith("partiql:") for t in qualifier.split())
+    assert map_call(*call, qualifier).status == "mapped"
+
+
+def test_qualifier_survives_deep_nesting() -> None:
+    deep: dict = {"statement": "SELECT 1"}
+    for _ in range(5000):
+        deep = {"x": [deep]}
+    assert qualifier_for("dynamodb.amazonaws.com", "ExecuteStatement", deep) == "partiql:select"
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("ec2.amazonaws.com", "DescribeInstances"),  # RunInstances: tags on create decide
+        ("iam.amazonaws.com", "GetPolicyVersion"),  # has a versionId, but not an S3 object's
+        ("secretsmanager.amazonaws.com", "GetSecretValue"),
+        ("s3.amazonaws.com", "PutObject"),
+        ("s3.amazonaws.com", "ListBuckets"),
+    ],
+)
+def test_parameters_not_needed(source: str, name: str) -> None:
+    assert not needs_parameters(source, name)
+    assert qualifier_for(source, name, {"versionId": "v1", "statement": "SELECT 1"}) == ""
