@@ -140,40 +140,38 @@ def test_only_roles_not_kept_still_give_their_wildcard() -> None:
     assert text == HEAD + pass_role_text(0, [f"arn:aws:iam::{ACCOUNT}:role/batch/*"]) + "]}"
 
 
+def single(action: str, resource: str) -> str:
+    """A policy of one statement, written out."""
+    return (
+        HEAD + f'{{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"{action}",'
+        f'"Resource":"{resource}"}}]}}'
+    )
+
+
+def observed(action: str, use: ActionUse) -> list[str]:
+    return render_analysis(
+        Analysis(ROLE_ARN, actions={action: use}), RenderOptions(resources="observed")
+    )
+
+
 def test_objects_not_kept_widen_the_observed_resource() -> None:
     use = ActionUse(arns={"object": OBJECTS[:1]}, arn_overflow="arn:aws:s3:::data/")
-    [text] = render_analysis(
-        Analysis(ROLE_ARN, actions={"s3:GetObject": use}), RenderOptions(resources="observed")
-    )
-    assert text == (
-        HEAD + '{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"s3:GetObject",'
-        '"Resource":"arn:aws:s3:::data/*"}]}'
-    )
+    assert observed("s3:GetObject", use) == [single("s3:GetObject", "arn:aws:s3:::data/*")]
 
 
 def test_placeholders_ignore_observed_resources() -> None:
     role = f"arn:aws:iam::{ACCOUNT}:role/app"
     use = ActionUse(arns={"role": [role]})
     analysis = Analysis(ROLE_ARN, actions={"iam:GetRole": use})
-    [observed] = render_analysis(analysis, RenderOptions(resources="observed"))
-    assert json.loads(observed)["Statement"][0]["Resource"] == role
-    [text] = render_analysis(analysis, RenderOptions(resources="placeholders"))
-    assert text == (
-        HEAD + '{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"iam:GetRole",'
-        '"Resource":"arn:aws:iam::${Account}:role/${RoleNameWithPath}"}]}'
-    )
+    assert observed("iam:GetRole", use) == [single("iam:GetRole", role)]
+    assert render_analysis(analysis, RenderOptions(resources="placeholders")) == [
+        single("iam:GetRole", "arn:aws:iam::${Account}:role/${RoleNameWithPath}")
+    ]
 
 
-def test_non_ascii_is_written_as_is_and_counted_as_one_character() -> None:
-    key = "arn:aws:s3:::données/été.csv"
-    use = ActionUse(arns={"object": [key]})
-    [text] = render_analysis(
-        Analysis(ROLE_ARN, actions={"s3:GetObject": use}), RenderOptions(resources="observed")
-    )
-    assert text == (
-        HEAD + '{"Sid":"SupportedServiceSid0","Effect":"Allow","Action":"s3:GetObject",'
-        '"Resource":"arn:aws:s3:::données/été.csv"}]}'
-    )
+def test_non_ascii_is_written_as_is() -> None:
+    use = ActionUse(arns={"object": ["arn:aws:s3:::données/été.csv"]})
+    assert observed("s3:GetObject", use) == [single("s3:GetObject", "arn:aws:s3:::données/été.csv")]
 
 
 def test_service_level_statements_come_last() -> None:
