@@ -32,11 +32,27 @@ VENV_BIN = ROOT / ".venv" / "bin"
 @dataclass(frozen=True)
 class Group:
     """Modules mutated together, the tests of the full run, and the faster ones of --quick
-    (none: the group is left out of --quick)."""
+    (none: the group is left out of --quick). `equivalent`: regular expressions of source
+    lines left unmutated (mutmut's `do_not_mutate_patterns`) because their mutants cannot
+    change behaviour; docs/testing.md says why for each."""
 
     modules: tuple[str, ...]
     tests: tuple[str, ...]
     quick: tuple[str, ...]
+    equivalent: tuple[str, ...] = ()
+
+
+#: server/store.py: SQL text and sqlite3.Row keys. mutmut's string mutants change their
+#: case (`"UPDATE jobs"` -> `"update jobs"`, `row["seq"]` -> `row["SEQ"]`), and SQLite's
+#: keywords, table and column names and `sqlite3.Row` keys are all case-insensitive.
+_SQL_LINES = (
+    r'^\s*"(INSERT|UPDATE|SELECT|DELETE) ',  # a statement's first line
+    r'^\s*"[^"]*\?[^"]*",?$',  # a line that is one SQL string with placeholders
+    r'(execute|_write)\("(PRAGMA|SELECT|UPDATE|DELETE) ',  # a statement passed inline
+    r'clauses\.append\("',  # a WHERE clause of `page`
+    r"' AND '\.join",
+    r'row\["[a-z_]+"\]',
+)
 
 
 GROUPS: dict[str, Group] = {
@@ -75,8 +91,8 @@ GROUPS: dict[str, Group] = {
     ),
     "render": Group(
         ("policy/render.py",),
-        ("tests/test_render.py", "tests/test_policy.py"),
-        ("tests/test_render.py",),
+        ("tests/test_render.py", "tests/test_policy.py", "tests/test_render_limits.py"),
+        ("tests/test_render.py", "tests/test_policy.py", "tests/test_render_limits.py"),
     ),
     "sigv4": Group(
         ("server/auth.py",),
@@ -87,6 +103,7 @@ GROUPS: dict[str, Group] = {
         ("server/store.py",),
         ("tests/test_store.py", "tests/test_service.py"),
         ("tests/test_store.py",),
+        _SQL_LINES,
     ),
 }
 
@@ -110,6 +127,7 @@ def _config(group: Group, quick: bool) -> str:
         'process_isolation = "forkserver"\n'
         'forkserver_warmup = "collect"\n'
         "use_git_change_detection = false\n"
+        f"do_not_mutate_patterns = {json.dumps(list(group.equivalent))}\n"
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -565,6 +567,194 @@ def test_mapped_is_frozen_sorted_and_deduplicated() -> None:
 def test_peer_tool_bugs(host: str, name: str, buggy: str, correct: tuple[str, ...]) -> None:
     assert actions(host, name) == correct
     assert buggy not in correct
+
+
+# --- what `explain` is told: the rule behind each action, the reason for each refusal -----
+# These call the uncached `_map_call`: through the cache, a call an earlier test made would
+# not reach the mapping code, and mutation testing would not count the test as pinning it.
+
+_CONFIGURATION_KINDS = ("Analytics", "Inventory", "Metrics", "IntelligentTiering")
+
+
+def test_s3_configuration_renames_build_the_table() -> None:
+    """The builder run at import, called again: it must give the §3.1 rows of S3_RENAMES."""
+    expected = {
+        ("s3", name.lower()): found
+        for name, found in S3_RENAMES
+        if any(f"Bucket{kind}Configuration" in name for kind in _CONFIGURATION_KINDS)
+    }
+    assert len(expected) == 16
+    assert mapping._s3_configuration_renames() == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "qualifier", "rules"),
+    [
+        ("sqs", "DeleteQueue", "", (("sqs:DeleteQueue", "the action named like the call"),)),
+        (
+            "s3",
+            "ListBuckets",
+            "",
+            (("s3:ListAllMyBuckets", "rename table (event-to-action.md §3)"),),
+        ),
+        (
+            "s3",
+            "GetObject",
+            "version",
+            (("s3:GetObjectVersion", "S3: the request names an object version (§3.1)"),),
+        ),
+        (
+            "dynamodb",
+            "ExecuteStatement",
+            "partiql:select",
+            (("dynamodb:PartiQLSelect", "PartiQL: the statements' verbs (§3.6)"),),
+        ),
+        (
+            "apigateway",
+            "CreateRestApi",
+            "",
+            (("apigateway:POST", "API Gateway: the operation's HTTP verb (§3.5)"),),
+        ),
+        (
+            "budgets",
+            "CreateBudget",
+            "",
+            (
+                (
+                    "budgets:ModifyBudget",
+                    "operation table entry: https://docs.aws.amazon.com/service-authorization"
+                    "/latest/reference/list_budgets.html",
+                ),
+            ),
+        ),
+        (
+            "ec2",
+            "RunInstances",
+            "tags",
+            (
+                (
+                    "ec2:CreateTags",
+                    "request sends tags on create: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide"
+                    "/supported-iam-actions-tagging.html",
+                ),
+                ("ec2:RunInstances", "the action named like the call"),
+            ),
+        ),
+        (
+            "sts",
+            "AssumeRole",
+            "sessiontags",
+            (
+                ("sts:AssumeRole", "the action named like the call"),
+                (
+                    "sts:TagSession",
+                    "request shows sessiontags: https://docs.aws.amazon.com/IAM/latest/UserGuide"
+                    "/id_session-tags.html#id_session-tags_permissions-required",
+                ),
+            ),
+        ),
+    ],
+)
+def test_each_action_names_the_rule_that_maps_it(
+    source: str, name: str, qualifier: str, rules: tuple[tuple[str, str], ...]
+) -> None:
+    assert mapping._map_call(src(source), name, qualifier) == Mapped(
+        tuple(action for action, _ in rules), source, "mapped", rules=rules
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "prefix", "status", "reason"),
+    [
+        ("lambda", "", "lambda", "unmapped", "no eventName"),
+        ("sts", "AssumeRoleWithSAML", "sts", "ignored", "authorized by the role's trust policy"),
+        ("signin", "ConsoleLogin", "signin", "ignored", "console sign-in event"),
+        ("ec2", "Frobnicate", "ec2", "unmapped", "no catalogue action ec2:Frobnicate"),
+        # the suffix is kept when the name without it is nothing known
+        (
+            "lambda",
+            "Frobnicate20150331",
+            "lambda",
+            "unmapped",
+            "no catalogue action lambda:Frobnicate20150331",
+        ),
+        (
+            "apigateway",
+            "NoSuchOperation",
+            "apigateway",
+            "unmapped",
+            "no catalogue action for NoSuchOperation",
+        ),
+        (
+            "nosuchservice",
+            "DoThing",
+            "nosuchservice",
+            "unmapped",
+            "unknown IAM service prefix 'nosuchservice'",
+        ),
+        (
+            "cloudhsm",
+            "DescribeHsm",
+            "cloudhsm",
+            "unmapped",
+            "no IAM action: CloudHSM Classic API (retired); the IAM catalogue's cloudhsm actions"
+            " are CloudHSM v2's (https://docs.aws.amazon.com/cloudhsm/latest/userguide"
+            "/classic-migrate.html)",
+        ),
+    ],
+)
+def test_calls_without_actions_say_why(
+    source: str, name: str, prefix: str, status: str, reason: str
+) -> None:
+    assert mapping._map_call(src(source), name) == Mapped((), prefix, status, reason)  # type: ignore[arg-type]
+
+
+def test_a_suffix_is_stripped_for_a_name_only_the_operation_table_knows() -> None:
+    """Lambda's `InvokeWithResponseStream` is no catalogue action; the table maps it."""
+    found = mapping._map_call(src("lambda"), "InvokeWithResponseStream20150331")
+    assert found.actions == ("lambda:InvokeFunction",)
+
+
+@pytest.mark.parametrize(
+    ("source", "prefix"),
+    [
+        # more labels: the first one's rule still applies (§2)
+        ("nosuchservice.eu-west-1.amazonaws.com", "nosuchservice"),
+        ("mail-manager.eu-west-1.amazonaws.com", "ses"),
+    ],
+)
+def test_prefix_of_a_longer_host_comes_from_its_first_label(source: str, prefix: str) -> None:
+    assert mapping._iam_prefix(source) == prefix
+
+
+def _model(tmp_path: Path, name: str, text: str, *, gz: bool = False) -> str:
+    path = tmp_path / name
+    if gz:
+        with gzip.open(f"{path}.json.gz", "wt") as fp:
+            fp.write(text)
+    else:
+        Path(f"{path}.json").write_text(text)
+    return str(path)
+
+
+def test_botocore_model_metadata_is_read_from_json_or_gzip(tmp_path: Path) -> None:
+    """botocore ships its models as `service-2.json` or `service-2.json.gz`."""
+    model = '{"version":"2.0","metadata":{"endpointPrefix":"mail-manager","signingName":"ses"}}'
+    for gz in (False, True):
+        head = mapping._read_model_head(_model(tmp_path, f"m{gz}", model, gz=gz))
+        assert head is not None
+        assert (head.metadata.endpointPrefix, head.metadata.signingName) == ("mail-manager", "ses")
+    assert mapping._read_model_head(str(tmp_path / "absent")) is None
+
+
+def test_botocore_model_metadata_found_after_the_head(tmp_path: Path) -> None:
+    """Metadata beyond the first bytes, or not readable there, comes from the whole model."""
+    late = '{"documentation":"' + "x" * 20000 + '","metadata":{"endpointPrefix":"late"}}'
+    head = mapping._read_model_head(_model(tmp_path, "late", late))
+    assert head is not None and head.metadata.endpointPrefix == "late"
+    nested = '{"metadata":{"endpointPrefix":"nested","tags":{"team":"x"}}}'
+    head = mapping._read_model_head(_model(tmp_path, "nested", nested))
+    assert head is not None and head.metadata.endpointPrefix == "nested"
 
 
 # --- qualifier_for robustness -----------------------------------------------------------------

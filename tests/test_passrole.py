@@ -206,3 +206,94 @@ def test_placeholders_use_the_principals_partition(
             "Resource": f"arn:{partition}:sqs:${{Region}}:${{Account}}:${{QueueName}}",
         }
     ]
+
+
+def test_rules_give_each_action_every_parameter_of_the_service() -> None:
+    """The table builder: one rule per parameter path, the same tuple for every action."""
+    rules = passrole._rules(
+        "glue.amazonaws.com",
+        "glue:CreateJob glue:CreateCrawler",
+        "role",
+        "x.role",
+        kind="role-or-name",
+    )
+    expected = (
+        passrole.PassRule("role", "glue.amazonaws.com", "role-or-name"),
+        passrole.PassRule("x.role", "glue.amazonaws.com", "role-or-name"),
+    )
+    assert rules == {"glue:CreateJob": expected, "glue:CreateCrawler": expected}
+    assert passrole._rules("lambda.amazonaws.com", "lambda:CreateFunction", "role") == {
+        "lambda:CreateFunction": (passrole.PassRule("role", "lambda.amazonaws.com", "role"),)
+    }
+
+
+@pytest.mark.parametrize(
+    "value, kind, arn",
+    [
+        # Glue and EMR take a role name with its path; IAM paths begin and end with "/".
+        (
+            "/service-role/AWSGlueServiceRole-X",
+            "role-or-name",
+            "role/service-role/AWSGlueServiceRole-X",
+        ),
+        ("EMR_DefaultRole_X/", "role-or-name", "role/EMR_DefaultRole_X"),
+        ("/web/X", "instance-profile", "instance-profile/web/X"),
+        ("X/", "instance-profile", "instance-profile/X"),
+    ],
+)
+def test_names_lose_the_slashes_around_them(value: str, kind: passrole.Kind, arn: str) -> None:
+    assert passrole._resolve(value, kind, "aws", ACCOUNT) == f"arn:aws:iam::{ACCOUNT}:{arn}"
+
+
+def test_a_target_without_a_usable_role_does_not_hide_the_next_ones() -> None:
+    """EventBridge PutTargets: every target's RoleArn, skipping repeats and non-roles."""
+    first, second = (f"arn:aws:iam::{ACCOUNT}:role/events/{n}" for n in ("first", "second"))
+    params = {
+        "rule": "nightly",
+        "targets": [
+            {"id": "1", "arn": "arn:aws:sqs:eu-west-1:111122223333:q", "roleArn": first},
+            {"id": "2", "arn": "arn:aws:kinesis:eu-west-1:111122223333:stream/s", "roleArn": first},
+            {"id": "3", "arn": "arn:aws:lambda:eu-west-1:1:function:f", "roleArn": "not-a-role"},
+            {"id": "4", "arn": "arn:aws:ecs:eu-west-1:111122223333:cluster/c", "roleArn": second},
+        ],
+    }
+    assert passed("events.amazonaws.com", "PutTargets", params) == {
+        ("events.amazonaws.com", first),
+        ("events.amazonaws.com", second),
+    }
+
+
+EC2 = "ec2.amazonaws.com"
+PROFILE_RULES = passrole.RULES["ec2:RunInstances"]
+
+
+def test_an_instance_profile_named_twice_is_passed_once() -> None:
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile/team/web"
+    params = {"iamInstanceProfile": {"arn": profile, "name": "web"}}
+    assert passrole.passed_roles(PROFILE_RULES, params, "aws", ACCOUNT) == [(EC2, profile)]
+
+
+def test_two_instance_profiles_of_different_names_are_both_passed() -> None:
+    params = {
+        "iamInstanceProfile": {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/web", "name": "db"}
+    }
+    assert passrole.passed_roles(PROFILE_RULES, params, "aws", ACCOUNT) == [
+        (EC2, f"arn:aws:iam::{ACCOUNT}:instance-profile/web"),
+        (EC2, f"arn:aws:iam::{ACCOUNT}:instance-profile/db"),
+    ]
+
+
+def test_a_role_named_like_a_profile_already_passed_is_still_passed() -> None:
+    """A role and an instance profile of the same name are different things."""
+    rules = (
+        passrole.PassRule("iamInstanceProfile.arn", EC2, "instance-profile"),
+        passrole.PassRule("role", "glue.amazonaws.com", "role-or-name"),
+    )
+    params = {
+        "iamInstanceProfile": {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/web"},
+        "role": "web",
+    }
+    assert passrole.passed_roles(rules, params, "aws", ACCOUNT) == [
+        (EC2, f"arn:aws:iam::{ACCOUNT}:instance-profile/web"),
+        ("glue.amazonaws.com", f"arn:aws:iam::{ACCOUNT}:role/web"),
+    ]

@@ -151,3 +151,51 @@ def test_page_filters_by_account(store: Store) -> None:
     assert [job.job_id for job in page] == ["mine"]
     everyone = store.page(principal_arn=None, before_seq=None, since=None, limit=5)
     assert [job.job_id for job in everyone] == ["theirs", "mine"]
+
+
+def test_principal_filter_keeps_exactly_that_principals_jobs(store: Store) -> None:
+    for n, principal in enumerate((ROLE_ARN, USER_ARN, ROLE_ARN)):
+        store.insert(make_job(f"j{n}", minutes=n, principal=principal))
+    users = store.page(principal_arn=USER_ARN, before_seq=None, since=None, limit=10)
+    assert [j.job_id for j in users] == ["j1"]
+    roles = store.page(principal_arn=ROLE_ARN, before_seq=None, since=None, limit=10)
+    assert [j.job_id for j in roles] == ["j2", "j0"]
+
+
+def test_status_of_an_unknown_job_is_none(store: Store) -> None:
+    assert store.status("never-started") is None
+
+
+def test_connections_wait_as_long_as_the_store_says(tmp_path: Path) -> None:
+    """SQLite's busy timeout, in milliseconds, is the store's `timeout`."""
+    store = Store(tmp_path / "jobs.sqlite", timeout=0.25)
+    assert store.connection().execute("PRAGMA busy_timeout").fetchone()[0] == 250
+    assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_close_ends_this_threads_connection(store: Store) -> None:
+    first = store.connection()
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.execute("SELECT 1")
+    assert store.connection().execute("SELECT 1").fetchone()[0] == 1
+    store.close()
+    store.close()  # nothing left to close
+
+
+def test_close_without_a_connection_does_nothing(tmp_path: Path) -> None:
+    Store(tmp_path / "never-opened.sqlite").close()
+    assert not (tmp_path / "never-opened.sqlite").exists()
+
+
+def test_migrate_creates_the_missing_folders(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state" / "server" / "jobs.sqlite")
+    store.migrate()
+    assert store.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_job_without_a_result_stores_no_analysis_text(store: Store) -> None:
+    store.insert(make_job("bad"))
+    store.finish("bad", Status.FAILED, T0, error=("SERVICE_ERROR", "boom"))
+    row = store.connection().execute("SELECT analysis FROM jobs WHERE job_id = 'bad'").fetchone()
+    assert row[0] is None

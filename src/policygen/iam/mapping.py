@@ -356,13 +356,15 @@ def _apigateway_actions(name: str) -> tuple[str, ...]:
     return tuple(f"apigateway:{verb}" for verb in sorted(verbs))
 
 
-def _partiql_actions(qualifier: str) -> tuple[str, ...]:
-    """The PartiQL actions for a `partiql:<verb>[+<verb>...]` qualifier; all four when the
-    statements are unknown."""
-    verbs = qualifier.removeprefix(PARTIQL).split("+") if qualifier.startswith(PARTIQL) else []
-    if not verbs or any(verb not in _PARTIQL_ACTIONS for verb in verbs):
-        verbs = list(_PARTIQL_ACTIONS)
-    return tuple(_PARTIQL_ACTIONS[verb] for verb in verbs)
+def _partiql_actions(tokens: frozenset[str]) -> tuple[str, ...]:
+    """The PartiQL actions of a `partiql:<verb>[+<verb>...]` qualifier token; all four when
+    the statements are unknown."""
+    for token in tokens:
+        if token.startswith(PARTIQL):
+            verbs = token.removeprefix(PARTIQL).split("+")
+            if all(verb in _PARTIQL_ACTIONS for verb in verbs):
+                return tuple(_PARTIQL_ACTIONS[verb] for verb in verbs)
+    return tuple(_PARTIQL_ACTIONS.values())
 
 
 _RENAMED = "rename table (event-to-action.md §3)"
@@ -383,13 +385,25 @@ def _candidates(prefix: str, name: str, tokens: frozenset[str]) -> tuple[Grant, 
     if prefix == "apigateway":
         return _grants(_apigateway_actions(name), "API Gateway: the operation's HTTP verb (§3.5)")
     if prefix == "dynamodb" and key[1] in PARTIQL_CALLS:
-        partiql = next((t for t in tokens if t.startswith(PARTIQL)), "")
-        return _grants(_partiql_actions(partiql), "PartiQL: the statements' verbs (§3.6)")
+        return _grants(_partiql_actions(tokens), "PartiQL: the statements' verbs (§3.6)")
     if VERSION in tokens and key in _VERSIONED:
         return _grants(_VERSIONED[key], "S3: the request names an object version (§3.1)")
     if key in _RENAMES:
         return _grants(_RENAMES[key], _RENAMED)
     return operations.family(prefix, name) or _grants((f"{prefix}:{name}",), SAME_NAME)
+
+
+def _canonical(candidates: tuple[Grant, ...]) -> tuple[dict[str, str], list[str]]:
+    """Each candidate action in the catalogue's casing, and the candidates it lacks."""
+    canonical: dict[str, str] = {}
+    missing: list[str] = []
+    for grant in candidates:
+        action = catalogue.canonical(*catalogue.split_action(grant.action))
+        if action is not None:
+            canonical[grant.action] = action
+        elif grant.action not in missing:
+            missing.append(grant.action)
+    return canonical, missing
 
 
 def _map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped:
@@ -403,15 +417,11 @@ def _map_call(event_source: str, event_name: str, qualifier: str = "") -> Mapped
     name = _strip_version_suffix(prefix, event_name)
     tokens = frozenset(qualifier.split())
     candidates = operations.with_conditions(prefix, name, tokens, _candidates(prefix, name, tokens))
-    canonical = {
-        grant.action: catalogue.canonical(*catalogue.split_action(grant.action))
-        for grant in candidates
-    }
-    missing = [c for c, action in canonical.items() if action is None]
+    canonical, missing = _canonical(candidates)
     if candidates and not missing:
         rules: dict[str, str] = {}
         for grant in candidates:
-            rules.setdefault(canonical[grant.action] or "", grant.rule)
+            rules.setdefault(canonical[grant.action], grant.rule)
         actions = tuple(sorted(rules))
         return Mapped(actions, prefix, "mapped", rules=tuple((a, rules[a]) for a in actions))
     pseudo = _PSEUDO_SOURCES.get(event_host(event_source))

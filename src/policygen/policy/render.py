@@ -104,15 +104,13 @@ def _grouped(lists: Mapping[str, Iterable[Resources]]) -> list[tuple[Resources, 
     """(Resource list, sorted actions) pairs in AWS's order: `*` first, then by Resource.
 
     `lists` gives each action's Resource lists; actions sharing a list share a statement.
+    Every other Resource is an ARN or ARN pattern, and `*` sorts before `arn:`.
     """
     by_resources: defaultdict[Resources, set[str]] = defaultdict(set)
     for action, resource_lists in lists.items():
         for resources in resource_lists:
             by_resources[resources].add(action)
-    star = by_resources.pop(("*",), set())
-    groups = [(("*",), sorted(star))] if star else []
-    groups.extend((res, sorted(by_resources[res])) for res in sorted(by_resources))
-    return groups
+    return [(res, sorted(by_resources[res])) for res in sorted(by_resources)]
 
 
 def group_by_resource(
