@@ -7,6 +7,7 @@ kind, with the qualifier and resource facts of the calls that need them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,8 @@ import stringzilla
 
 from policygen.cloudtrail import qualifiers
 from policygen.cloudtrail.layout import LOG_NAME_RE
-from policygen.cloudtrail.records import PARAMS_DECODER, Record, data_event
+from policygen.cloudtrail.records import PARAMS_DECODER, RECORD_DECODER, Record, data_event
+from policygen.scan import native
 from policygen.scan.decode import (
     FileError,
     NotALogFile,
@@ -58,10 +60,22 @@ def _qualifier(record: Record) -> str:
     return qualifiers.qualifier_for(source, name, params)
 
 
-class Tally:
-    """Counts records by kind of call within one batch; the hot loop of every scan."""
+class Declined(Exception):
+    """The C counter declined a file after counting others: the batch is redone in Python."""
 
-    def __init__(self, query: ScanQuery) -> None:
+
+class Tally:
+    """Counts records by kind of call within one batch; the hot loop of every scan.
+
+    An all-principals scan counts with the C counter (`native`) where it is built: per file
+    it returns the counted records' eventIDs and references to their keys, and the kinds of
+    call that need the record itself (qualifiers, resource facts) as records to count here.
+    A file it declines (not written as CloudTrail writes, escapes in a counted field) is
+    decoded here; if the counter had already counted files of the batch, the batch is
+    redone in Python (`Declined`), so that keys keep the order in which Python sees them.
+    """
+
+    def __init__(self, query: ScanQuery, use_native: bool = True) -> None:
         self.query = query
         self.stats = ScanStats()
         # raw key -> [count, first, last, example id, latest delivery, observed resources
@@ -70,8 +84,31 @@ class Tally:
         self._acc: dict[tuple[Any, ...], Any] = {}
         self._accounts: dict[str, str] = {}
         self.files = FileResults()
-        #: each counted record's entry in `_acc`, in the order of `files.ids`.
+        #: each counted record's entry in `_acc` (or, counting in C, its key's position, or
+        #: the handle of its leaf in `_special`), in the order of `files.ids`.
         self._refs: list[Any] = []
+        self._native = (
+            native.counter(
+                (query.start[:19], query.end[:19] + "\x7f"),
+                query.regions,
+                query.hourly,
+                self._special_kind,
+            )
+            if use_native and query.principal is None
+            else None
+        )
+        self._counted_native = False
+        #: entries (as in `_acc`) of the C counter's special keys, by key position.
+        self._special: dict[int, Any] = {}
+        #: id(leaf) -> the handle in `_refs` of a leaf in `_special`.
+        self._handles: dict[int, int] = {}
+
+    def _special_kind(self, source: str, name: str) -> bool:
+        """Whether the C counter hands calls of this kind back as records."""
+        rules = self.query.rules
+        return qualifiers.needs_parameters(source, name) or (
+            rules is not None and rules.wants_at(self.query.level, source, name)
+        )
 
     def add_file(self, tasks: FileTasks, at: int) -> None:
         """Scan file `at` of `tasks`; failures are recorded, never raised."""
@@ -113,6 +150,10 @@ class Tally:
         stats.files_read += 1
         stats.bytes_read += len(text)
         del data
+        account = tasks.accounts[at] if tasks.accounts is not None else None
+        delivered = tasks.delivered[at] if tasks.delivered is not None else None
+        if self._native is not None and self._count_native(text, account, delivered):
+            return None
         try:
             records = self._records(text)
         except NotALogFile as exc:
@@ -123,10 +164,51 @@ class Tally:
         except FileError as exc:
             return str(exc)
         if records:
-            account = tasks.accounts[at] if tasks.accounts is not None else None
-            delivered = tasks.delivered[at] if tasks.delivered is not None else None
             self._count(records, account, delivered)
         return None
+
+    def _count_native(self, text: bytes, account: str | None, delivered: int | None) -> bool:
+        """Count a file with the C counter; False when it declines the file (nothing
+        counted: the file is decoded in Python, and so is the rest of the batch)."""
+        found = self._native.scan(text, account, delivered)  # type: ignore[union-attr]
+        if found is None:
+            if self._counted_native:
+                raise Declined
+            self._native = None
+            return False
+        self._counted_native = True
+        records, bad, matched, ignored, ids, refs, special = found
+        stats = self.stats
+        stats.records_read += records
+        stats.records_bad += bad
+        stats.records_matched += matched
+        stats.ignored.update(ignored)
+        if special:
+            self._count_special(memoryview(text), special, refs, delivered)
+        self.files.ids += ids
+        self._refs += refs
+        return True
+
+    def _count_special(
+        self,
+        text: memoryview,
+        special: list[tuple[int, int, int, int]],
+        refs: list[Any],
+        delivered: int | None,
+    ) -> None:
+        """Count the records the C counter handed back: (position of their reference in
+        `refs` or -1 without an eventID, key position, start and end in `text`)."""
+        level, rules = self.query.level, self.query.rules
+        for slot, key, start, end in special:
+            record = RECORD_DECODER.decode(text[start:end])
+            entry = self._special.get(key)
+            if entry is None:
+                entry = self._special[key] = _entry(record, level, rules)
+            if entry.__class__ is dict:
+                entry = _qualified(entry, record, level, rules)
+            _tick(entry, record, delivered, level, rules)
+            if slot >= 0:
+                refs[slot] = self._handles.setdefault(id(entry), -1 - len(self._handles))
 
     def _records(self, text: bytes) -> list[Record]:
         principal = self.query.principal
@@ -145,8 +227,7 @@ class Tally:
 
     def _count(self, records: list[Record], account: str | None, delivered: int | None) -> None:
         """Count the wanted records: select them, then count them, each in one loop (they
-        run once per record, and a function call per record would cost as much as the
-        work it does)."""
+        run once per record)."""
         stats = self.stats
         wanted = self._select(records, account)
         stats.records_read += len(records)
@@ -154,35 +235,23 @@ class Tally:
         hourly, level, rules = query.hourly, query.level, query.rules
         add_id, add_ref = self.files.ids.append, self._refs.append
         for arn, record in wanted:
-            source, name, when = record.eventSource, record.eventName, record.eventTime
             key: tuple[Any, ...] = (
                 arn,
-                source,
-                name,
+                record.eventSource,
+                record.eventName,
                 record.errorCode,
                 record.managementEvent,
                 record.eventCategory,
             )
             if hourly:
-                key = (*key, when[:13], record.awsRegion or "")
+                key = (*key, record.eventTime[:13], record.awsRegion or "")
             entry = acc.get(key)
             if entry is None:
-                qualified = qualifiers.needs_parameters(source, name)
-                entry = acc[key] = {} if qualified else _leaf(record, level, rules)
+                entry = acc[key] = _entry(record, level, rules)
             if entry.__class__ is dict:
                 entry = _qualified(entry, record, level, rules)
-            entry[0] += 1
+            _tick(entry, record, delivered, level, rules)
             event_id = record.eventID
-            if when < entry[1]:
-                entry[1] = when
-                entry[3] = event_id or entry[3]
-            elif when > entry[2]:
-                entry[2] = when
-            if delivered is not None:
-                entry[4] = _later(entry[4], delivered)
-            if entry[5] is not None:
-                arns, passed = rules.facts_at(level, record)  # type: ignore[union-attr]
-                entry[5].add(arns, passed, when, event_id or "")
             if event_id:
                 add_id(event_id)
                 add_ref(entry)  # type: ignore[arg-type]  # positions after the batch
@@ -251,7 +320,8 @@ class Tally:
         latest: list[int | None] = []
         seen: list[Observed | None] = []
         position: dict[int, int] = {}
-        for key, entry in self._acc.items():
+        entries, refs = self._entries()
+        for key, entry in entries:
             arn, source, name, error, management, category, *bucket = key
             leaves = entry.items() if entry.__class__ is dict else [("", entry)]
             for qualifier, leaf in leaves:
@@ -270,9 +340,54 @@ class Tally:
                 latest[at] = _later(latest[at], leaf[4])
                 seen[at] = joined(seen[at], leaf[5])
                 position[id(leaf)] = at
-        self.files.refs = list(map(position.__getitem__, map(id, self._refs)))
+        self.files.refs = list(map(position.__getitem__, refs))
         merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
         return BatchResult(merged, self.files, self.stats)
+
+    def _entries(self) -> tuple[list[tuple[tuple[Any, ...], Any]], Iterable[int]]:
+        """(key, entry) as in `_acc`, in first-seen order, and the id() of each reference's
+        leaf, in the order of `_refs`."""
+        if not self._counted_native:
+            return list(self._acc.items()), map(id, self._refs)
+        entries = []
+        ids: dict[int, int] = {handle: leaf_id for leaf_id, handle in self._handles.items()}
+        counter = self._native
+        assert counter is not None
+        for at, (key, counted) in enumerate(zip(counter.keys(), counter.entries(), strict=True)):
+            entry = self._special[at] if counted is None else [*counted, None]
+            ids[at] = id(entry)
+            entries.append((key, entry))
+        return entries, map(ids.__getitem__, self._refs)
+
+
+def _entry(record: Record, level: ObserveLevel, rules: FactRules | None) -> Any:
+    """A new entry of `_acc`: a dict qualifier -> leaf for calls whose action depends on
+    their parameters, else a leaf."""
+    if qualifiers.needs_parameters(record.eventSource or "", record.eventName or ""):
+        return {}
+    return _leaf(record, level, rules)
+
+
+def _tick(
+    leaf: list[Any],
+    record: Record,
+    delivered: int | None,
+    level: ObserveLevel,
+    rules: FactRules | None,
+) -> None:
+    """Count one record into its leaf."""
+    when, event_id = record.eventTime, record.eventID
+    leaf[0] += 1
+    if when < leaf[1]:
+        leaf[1] = when
+        leaf[3] = event_id or leaf[3]
+    elif when > leaf[2]:
+        leaf[2] = when
+    if delivered is not None:
+        leaf[4] = _later(leaf[4], delivered)
+    if leaf[5] is not None:
+        arns, passed = rules.facts_at(level, record)  # type: ignore[union-attr]
+        leaf[5].add(arns, passed, when, event_id or "")
 
 
 def _later(a: int | None, b: int | None) -> int | None:
@@ -315,7 +430,13 @@ def joined(mine: Observed | None, other: Observed | None) -> Observed | None:
 
 def scan_batch(query: ScanQuery, tasks: FileTasks) -> BatchResult:
     """Scan some files (in a worker process or in this one) into one compact result."""
-    tally = Tally(query)
+    try:
+        return _scan(Tally(query), tasks)
+    except Declined:
+        return _scan(Tally(query, use_native=False), tasks)
+
+
+def _scan(tally: Tally, tasks: FileTasks) -> BatchResult:
     for at in range(len(tasks)):
         tally.add_file(tasks, at)
     return tally.result()
