@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    Span target, target_kind, lo, hi;
+    Span lo, hi;
     Span *regions; /* NULL: every region */
     Py_ssize_t regions_n;
     int hourly;
@@ -60,38 +60,34 @@ static PyObject *ascii(Span s)
     return text;
 }
 
-/* A str argument as a span into bytes kept alive by self->strings (None: span NULL). */
+/* A str argument as a span into bytes kept alive by self->strings. */
 static int keep(Counter *self, PyObject *value, Span *out)
 {
-    Py_ssize_t n;
-    out->p = NULL, out->n = 0;
-    if (value == Py_None)
-        return 0;
     PyObject *raw = PyUnicode_AsUTF8String(value);
     if (raw == NULL || PyList_Append(self->strings, raw) < 0) {
         Py_XDECREF(raw);
         return -1;
     }
     Py_DECREF(raw);
-    out->p = PyBytes_AS_STRING(raw), n = PyBytes_GET_SIZE(raw), out->n = (size_t)n;
+    out->p = PyBytes_AS_STRING(raw), out->n = (size_t)PyBytes_GET_SIZE(raw);
     return 0;
 }
 
 static int Counter_init(Counter *self, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"target", "target_kind", "lo", "hi", "regions", "hourly", "classify", NULL};
-    PyObject *target, *kind, *lo, *hi, *regions, *classify;
+    static char *names[] = {"lo", "hi", "regions", "hourly", "classify", NULL};
+    PyObject *lo, *hi, *regions, *classify;
     if (self->keys != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Counter is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUUUOpO", names, &target, &kind, &lo, &hi,
-                                     &regions, &self->hourly, &classify))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UUOpO", names, &lo, &hi, &regions,
+                                     &self->hourly, &classify))
         return -1;
     self->keys = PyList_New(0);
     self->strings = PyList_New(0);
-    if (self->keys == NULL || self->strings == NULL || keep(self, target, &self->target) ||
-        keep(self, kind, &self->target_kind) || keep(self, lo, &self->lo) || keep(self, hi, &self->hi))
+    if (self->keys == NULL || self->strings == NULL || keep(self, lo, &self->lo) ||
+        keep(self, hi, &self->hi))
         return -1;
     Py_INCREF(classify);
     self->classify = classify;
@@ -128,8 +124,9 @@ static void Counter_dealloc(Counter *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* The principal whose call a record is (tally's `_select`), or NULL to pass it over. */
-static const Span *principal(Counter *self, const Fields *f)
+/* The user or role whose call a record is (tally's `_select` for an all-principals scan),
+ * or NULL to pass it over. */
+static const Span *principal(const Fields *f)
 {
     if (!f->identity)
         return NULL;
@@ -142,11 +139,6 @@ static const Span *principal(Counter *self, const Fields *f)
         arn = &f->arn;
     else
         return NULL;
-    if (self->target.p != NULL)
-        return same(*arn, self->target.p, self->target.n) &&
-                       same(f->kind, self->target_kind.p, self->target_kind.n)
-                   ? arn
-                   : NULL;
     return arn->p != NULL ? arn : NULL;
 }
 
@@ -375,7 +367,7 @@ static int count(Counter *self, const Fields *f, const Span *arn, Output *out)
 static int select_record(Counter *self, const Fields *f, const Span *arn, Span account,
                          PyObject *ignored, Py_ssize_t *bad)
 {
-    if (self->target.p == NULL && account.p != NULL && !owned_by(*arn, account))
+    if (account.p != NULL && !owned_by(*arn, account))
         return ignore(ignored, Py_NewRef(ACCOUNT));
     if (f->type.p != NULL && !SAME(f->type, "AwsApiCall"))
         return ignore(ignored, ascii(f->type));
@@ -417,7 +409,7 @@ static PyObject *Counter_scan(Counter *self, PyObject *args)
     status = PyErr_Occurred() || !ignored || !out.ids || !out.refs || !out.specials ? -1 : 0;
     for (size_t i = 0; status == 0 && i < self->fields.len; i++) {
         const Fields *f = &self->fields.items[i];
-        const Span *arn = principal(self, f);
+        const Span *arn = principal(f);
         int chosen = arn == NULL ? 0 : select_record(self, f, arn, account, ignored, &bad);
         if (chosen > 0)
             matched++;
@@ -432,7 +424,7 @@ static PyObject *Counter_scan(Counter *self, PyObject *args)
 }
 
 /* (count, first, last, eventID, latest delivery) per entry, None for special entries. */
-static PyObject *Counter_entries(Counter *self, PyObject *unused)
+static PyObject *Counter_entries(Counter *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *list = PyList_New((Py_ssize_t)self->len);
     for (size_t i = 0; list != NULL && i < self->len; i++) {
@@ -453,7 +445,7 @@ static PyObject *Counter_entries(Counter *self, PyObject *unused)
     return list;
 }
 
-static PyObject *Counter_keys(Counter *self, PyObject *unused)
+static PyObject *Counter_keys(Counter *self, PyObject *Py_UNUSED(ignored))
 {
     return self->keys ? Py_NewRef(self->keys) : PyList_New(0);
 }
@@ -471,7 +463,7 @@ static PyTypeObject CounterType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "policygen.scan._native.Counter",
     .tp_basicsize = sizeof(Counter),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Counter(target, target_kind, lo, hi, regions, hourly, classify)",
+    .tp_doc = "Counter(lo, hi, regions, hourly, classify)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Counter_init,
     .tp_dealloc = (destructor)Counter_dealloc,
@@ -480,7 +472,8 @@ static PyTypeObject CounterType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "policygen.scan._native",
-    "Counting CloudTrail records by kind of call, in C (see scan/native.py).", -1, NULL,
+    "Counting CloudTrail records by kind of call, in C (see scan/native.py).", -1, NULL, NULL,
+    NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__native(void)

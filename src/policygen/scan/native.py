@@ -39,4 +39,4 @@ def counter(
     call (source, name) it hands back as records, for tally to count in Python."""
     if not enabled():
         return None
-    return Counter(None, "", window[0], window[1], regions, hourly, special)
+    return Counter(window[0], window[1], regions, hourly, special)
