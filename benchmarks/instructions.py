@@ -8,7 +8,8 @@ repeatable on a loaded machine, where seconds are not.
 MODE is `base` (imports, listing and batching only: subtract it from the others),
 `inflate` (read and isal-inflate every file: the floor) or `scan` (the all-principals
 scan's worker function, `scan_batch`, on every batch: with the C record counter, or in
-Python under POLICYGEN_NATIVE=0). All in this one process, no workers.
+Python under POLICYGEN_NATIVE=0). With --role, the files are the role's account's and
+`scan` is that role's one-principal scan. All in this one process, no workers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from policygen.core.arns import Principal
 from policygen.core.time import parse_time
 from policygen.iam.facts import RULES
 from policygen.scan import pool
@@ -30,10 +32,13 @@ def main() -> None:
     parser.add_argument("mode", choices=("base", "inflate", "scan"))
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus" / "small-1gb")
     parser.add_argument("--batches", type=int, default=4, help="Batches of the listing read.")
+    parser.add_argument("--role", help="A one-principal scan of this role (default: all).")
     options = parser.parse_args()
     source = _corpus_source(options.corpus)
-    query = ScanQuery(None, START, END, observe="passed", rules=RULES)
-    listed = source.list_objects(Selection(parse_time(START), parse_time(END)))
+    role = Principal.parse(options.role) if options.role else None
+    query = ScanQuery(role, START, END, observe="passed", rules=RULES)
+    accounts = frozenset({role.account}) if role else None
+    listed = source.list_objects(Selection(parse_time(START), parse_time(END), accounts=accounts))
     tasks = []
     for batch in pool.batches(pool.contents(source, listed)):
         tasks.append(pool.file_tasks(batch, query))

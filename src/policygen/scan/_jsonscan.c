@@ -11,6 +11,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 64
 #define ESCAPED 1
@@ -79,6 +82,29 @@ static size_t utf8(const unsigned char *s, const unsigned char *end)
     return len;
 }
 
+/* The first byte at or after s that ends a run of plain string bytes: '"', '\\', a control
+ * character or a non-ASCII byte (most of a record is strings: 16 bytes at a time). */
+static const unsigned char *plain_run(const unsigned char *s, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)s);
+        /* signed: below 0x20 or at or above 0x80 */
+        __m128i odd = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                                   _mm_cmplt_epi8(v, space));
+        int mask = _mm_movemask_epi8(odd);
+        if (mask)
+            return s + __builtin_ctz((unsigned)mask);
+        s += 16;
+    }
+#endif
+    while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80)
+        s++;
+    return s;
+}
+
 /* The string at c->p (a '"'): its raw content in `out`, ESCAPED / HIGH in `flags`. */
 static int string(Cursor *c, Span *out, int *flags)
 {
@@ -87,8 +113,7 @@ static int string(Cursor *c, Span *out, int *flags)
     *flags = 0;
     out->p = (const char *)s;
     for (;;) {
-        while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80)
-            s++;
+        s = plain_run(s, end);
         if (s >= end || *s < 0x20)
             return -1;
         if (*s == '"')
