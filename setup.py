@@ -7,8 +7,12 @@ setup(
     ext_modules=[
         Extension(
             "policygen.scan._native",
-            sources=["src/policygen/scan/_native.c", "src/policygen/scan/_jsonscan.c"],
-            depends=["src/policygen/scan/_jsonscan.h"],
+            sources=[
+                "src/policygen/scan/_native.c",
+                "src/policygen/scan/_entries.c",
+                "src/policygen/scan/_jsonscan.c",
+            ],
+            depends=["src/policygen/scan/_jsonscan.h", "src/policygen/scan/_native.h"],
             extra_compile_args=["-O2"],
             optional=True,
         )

@@ -369,7 +369,14 @@ static int record_member(Cursor *c, const char *key, size_t n, void *ctx, int de
                : *c->p == 'f' ? literal(c, "false", 5)
                               : literal(c, "null", 4);
     }
-    return value(c, depth); /* requestParameters, responseElements, resources: raw */
+    if (IS("requestParameters")) {
+        f->params.p = c->p;
+        if (value(c, depth))
+            return -1;
+        f->params.n = (size_t)(c->p - f->params.p);
+        return 0;
+    }
+    return value(c, depth); /* responseElements, resources: raw */
 }
 
 static int push(FieldsVec *out, Fields **slot)

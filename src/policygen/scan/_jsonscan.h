@@ -22,6 +22,7 @@ typedef struct {
     Span kind, arn, issuer_kind, issuer_arn;
     Span time, source, name, region, error, id, type, category;
     int management; /* -1 absent or null, 0 false, 1 true */
+    Span params; /* requestParameters as raw JSON (NULL: absent) */
     const char *start, *end; /* the record's own bytes */
 } Fields;
 

@@ -68,11 +68,12 @@ class Tally:
     """Counts records by kind of call within one batch; the hot loop of every scan.
 
     An all-principals scan counts with the C counter (`native`) where it is built: per file
-    it returns the counted records' eventIDs and references to their keys, and the kinds of
-    call that need the record itself (qualifiers, resource facts) as records to count here.
-    A file it declines (not written as CloudTrail writes, escapes in a counted field) is
-    decoded here; if the counter had already counted files of the batch, the batch is
-    redone in Python (`Declined`), so that keys keep the order in which Python sees them.
+    it returns the counted records' eventIDs and references to their leaves, and calls back
+    here only for what C does not decide (a kind of call's nature, once; a qualifier whose
+    parameters may name one; resource facts). A file it declines (not written as CloudTrail
+    writes, escapes in a counted field) is decoded here; if the counter had already counted
+    files of the batch, the batch is redone in Python (`Declined`), so that keys keep the
+    order in which Python sees them.
     """
 
     def __init__(self, query: ScanQuery, use_native: bool = True) -> None:
@@ -84,31 +85,39 @@ class Tally:
         self._acc: dict[tuple[Any, ...], Any] = {}
         self._accounts: dict[str, str] = {}
         self.files = FileResults()
-        #: each counted record's entry in `_acc` (or, counting in C, its key's position, or
-        #: the handle of its leaf in `_special`), in the order of `files.ids`.
+        #: each counted record's entry in `_acc` (counting in C: its leaf's position), in
+        #: the order of `files.ids`.
         self._refs: list[Any] = []
         self._native = (
             native.counter(
                 (query.start[:19], query.end[:19] + "\x7f"),
                 query.regions,
                 query.hourly,
-                self._special_kind,
+                (self._classify, _qualify, self._observe),
             )
             if use_native and query.principal is None
             else None
         )
         self._counted_native = False
-        #: entries (as in `_acc`) of the C counter's special keys, by key position.
-        self._special: dict[int, Any] = {}
-        #: id(leaf) -> the handle in `_refs` of a leaf in `_special`.
-        self._handles: dict[int, int] = {}
+        #: counting in C: the resource facts of its leaves that can have any, by position.
+        self._observed: dict[int, Observed] = {}
 
-    def _special_kind(self, source: str, name: str) -> bool:
-        """Whether the C counter hands calls of this kind back as records."""
-        rules = self.query.rules
-        return qualifiers.needs_parameters(source, name) or (
-            rules is not None and rules.wants_at(self.query.level, source, name)
-        )
+    def _classify(self, source: str, name: str) -> tuple[bool, bytes | None, bool]:
+        """For the C counter, a kind of call: whether its action depends on parameters,
+        what they must contain to be decoded (`_qualifier`), whether it has resource facts."""
+        rules, qualified = self.query.rules, qualifiers.needs_parameters(source, name)
+        hint = qualifiers.parameter_hint(source, name) if qualified else None
+        observed = rules is not None and rules.wants_at(self.query.level, source, name)
+        return qualified, hint, observed
+
+    def _observe(self, leaf: int, raw: bytes) -> None:
+        """For the C counter: the resource facts of a record counted into `leaf`."""
+        record = RECORD_DECODER.decode(raw)
+        arns, passed = self.query.rules.facts_at(self.query.level, record)  # type: ignore[union-attr]
+        found = self._observed.get(leaf)
+        if found is None:
+            found = self._observed[leaf] = Observed()
+        found.add(arns, passed, record.eventTime or "", record.eventID or "")
 
     def add_file(self, tasks: FileTasks, at: int) -> None:
         """Scan file `at` of `tasks`; failures are recorded, never raised."""
@@ -177,38 +186,15 @@ class Tally:
             self._native = None
             return False
         self._counted_native = True
-        records, bad, matched, ignored, ids, refs, special = found
+        records, bad, matched, ignored, ids, refs = found
         stats = self.stats
         stats.records_read += records
         stats.records_bad += bad
         stats.records_matched += matched
         stats.ignored.update(ignored)
-        if special:
-            self._count_special(memoryview(text), special, refs, delivered)
         self.files.ids += ids
         self._refs += refs
         return True
-
-    def _count_special(
-        self,
-        text: memoryview,
-        special: list[tuple[int, int, int, int]],
-        refs: list[Any],
-        delivered: int | None,
-    ) -> None:
-        """Count the records the C counter handed back: (position of their reference in
-        `refs` or -1 without an eventID, key position, start and end in `text`)."""
-        level, rules = self.query.level, self.query.rules
-        for slot, key, start, end in special:
-            record = RECORD_DECODER.decode(text[start:end])
-            entry = self._special.get(key)
-            if entry is None:
-                entry = self._special[key] = _entry(record, level, rules)
-            if entry.__class__ is dict:
-                entry = _qualified(entry, record, level, rules)
-            _tick(entry, record, delivered, level, rules)
-            if slot >= 0:
-                refs[slot] = self._handles.setdefault(id(entry), -1 - len(self._handles))
 
     def _records(self, text: bytes) -> list[Record]:
         principal = self.query.principal
@@ -320,44 +306,53 @@ class Tally:
         latest: list[int | None] = []
         seen: list[Observed | None] = []
         position: dict[int, int] = {}
-        entries, refs = self._entries()
-        for key, entry in entries:
+        leaves, refs = self._leaves()
+        for key, qualifier, leaf, handle in leaves:
             arn, source, name, error, management, category, *bucket = key
-            leaves = entry.items() if entry.__class__ is dict else [("", entry)]
-            for qualifier, leaf in leaves:
-                outcome = outcome_of(error)
-                data = data_event(source, name, management, category)
-                call = CallKey(source, name, qualifier, outcome, data)
-                ident = (arn, call, *bucket)
-                at = index.get(ident)
-                if at is None:
-                    at = index[ident] = len(calls)
-                    calls.append((arn, call, tuple(bucket)))
-                    counts.append(CallStats())
-                    latest.append(None)
-                    seen.append(None)
-                counts[at].merge(CallStats(*leaf[:4]))
-                latest[at] = _later(latest[at], leaf[4])
-                seen[at] = joined(seen[at], leaf[5])
-                position[id(leaf)] = at
+            outcome = outcome_of(error)
+            data = data_event(source, name, management, category)
+            call = CallKey(source, name, qualifier, outcome, data)
+            ident = (arn, call, *bucket)
+            at = index.get(ident)
+            if at is None:
+                at = index[ident] = len(calls)
+                calls.append((arn, call, tuple(bucket)))
+                counts.append(CallStats())
+                latest.append(None)
+                seen.append(None)
+            counts[at].merge(CallStats(*leaf[:4]))
+            latest[at] = _later(latest[at], leaf[4])
+            seen[at] = joined(seen[at], leaf[5])
+            position[handle] = at
         self.files.refs = list(map(position.__getitem__, refs))
         merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
         return BatchResult(merged, self.files, self.stats)
 
-    def _entries(self) -> tuple[list[tuple[tuple[Any, ...], Any]], Iterable[int]]:
-        """(key, entry) as in `_acc`, in first-seen order, and the id() of each reference's
-        leaf, in the order of `_refs`."""
+    def _leaves(self) -> tuple[list[tuple[tuple[Any, ...], str, list[Any], int]], Iterable[int]]:
+        """(key, qualifier, leaf, handle) as `_acc` holds them, in first-seen order, and the
+        handle of each reference's leaf, in the order of `_refs`."""
         if not self._counted_native:
-            return list(self._acc.items()), map(id, self._refs)
-        entries = []
-        ids: dict[int, int] = {handle: leaf_id for leaf_id, handle in self._handles.items()}
-        counter = self._native
+            leaves = [
+                (key, qualifier, leaf, id(leaf))
+                for key, entry in self._acc.items()
+                for qualifier, leaf in (entry.items() if entry.__class__ is dict else [("", entry)])
+            ]
+            return leaves, map(id, self._refs)
+        counter, observed = self._native, self._observed
         assert counter is not None
-        for at, (key, counted) in enumerate(zip(counter.keys(), counter.entries(), strict=True)):
-            entry = self._special[at] if counted is None else [*counted, None]
-            ids[at] = id(entry)
-            entries.append((key, entry))
-        return entries, map(ids.__getitem__, self._refs)
+        keys, counted = counter.keys(), counter.entries()
+        # A key's leaves follow it, in first-seen order: sorting by key keeps that order.
+        found = sorted((leaf[0], at) for at, leaf in enumerate(counted) if leaf is not None)
+        leaves = [
+            (keys[key], counted[at][1] or "", [*counted[at][2:], observed.get(at)], at)
+            for key, at in found
+        ]
+        return leaves, self._refs
+
+
+def _qualify(raw: bytes) -> str:
+    """For the C counter: the qualifier of a record whose parameters may name one."""
+    return _qualifier(RECORD_DECODER.decode(raw))
 
 
 def _entry(record: Record, level: ObserveLevel, rules: FactRules | None) -> Any:
