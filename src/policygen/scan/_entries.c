@@ -202,8 +202,8 @@ static PyObject *record_of(const Fields *f, PyObject **made)
 }
 
 /* The leaf of a qualified key for this record's qualifier (tally's `_qualified`): "" when
- * its parameters lack the key's hint, else what `qualify` reads from the record. */
-static Py_ssize_t leaf_of(Counter *self, Py_ssize_t key, const Fields *f, size_t n, PyObject **record)
+ * its parameters lack the key's hint, else what `qualify(source, name, parameters)` says. */
+static Py_ssize_t leaf_of(Counter *self, Py_ssize_t key, const Fields *f, size_t n)
 {
     Entry *k = &self->entries[key];
     Span raw = f->params.p ? f->params : (Span){"null", 4};
@@ -211,8 +211,14 @@ static Py_ssize_t leaf_of(Counter *self, Py_ssize_t key, const Fields *f, size_t
     Py_ssize_t size;
     if (k->hint != NULL && memchr(raw.p, '\\', raw.n) == NULL && !contains_lowered(raw, k->hint, k->hint_n))
         qualifier = PyUnicode_FromStringAndSize("", 0);
-    else
-        qualifier = record_of(f, record) ? PyObject_CallOneArg(self->qualify, *record) : NULL;
+    else {
+        PyObject *call = PyList_GET_ITEM(self->keys, key);
+        PyObject *params = PyBytes_FromStringAndSize(raw.p, (Py_ssize_t)raw.n);
+        qualifier = params == NULL ? NULL
+                                   : PyObject_CallFunctionObjArgs(self->qualify, PyTuple_GET_ITEM(call, 1),
+                                                                  PyTuple_GET_ITEM(call, 2), params, NULL);
+        Py_XDECREF(params);
+    }
     const char *text = qualifier && PyUnicode_Check(qualifier) ? PyUnicode_AsUTF8AndSize(qualifier, &size) : NULL;
     if (text == NULL || put(self, &n, (Span){text, (size_t)size})) {
         if (qualifier != NULL && !PyErr_Occurred())
@@ -259,7 +265,7 @@ Py_ssize_t count_record(Counter *self, const Fields *f, const Span *arn, const l
     Py_ssize_t key = find(self, h, n), at;
     if (key < 0 && (key = add_key(self, f, parts, h, n)) < 0)
         return -1;
-    at = self->entries[key].qualified ? leaf_of(self, key, f, n, &record) : key;
+    at = self->entries[key].qualified ? leaf_of(self, key, f, n) : key;
     if (at >= 0)
         tick(&self->entries[at], f, delivered);
     if (at >= 0 && self->entries[key].observed) {

@@ -33,7 +33,8 @@ typedef struct {
     Span *regions; /* NULL: every region */
     Py_ssize_t regions_n;
     int hourly;
-    /* classify(source, name) -> (qualified, hint, observed); qualify(record) -> qualifier;
+    /* classify(source, name) -> (qualified, hint, observed); qualify(source, name,
+     * parameters) -> qualifier;
      * observe(leaf, record): the Python that decides what C does not. */
     PyObject *classify, *qualify, *observe;
     PyObject *keys;    /* key tuples by position (None for leaves of a qualified key) */

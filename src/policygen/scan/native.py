@@ -32,12 +32,15 @@ def counter(
     window: tuple[str, str],
     regions: frozenset[str] | None,
     hourly: bool,
-    python: tuple[Callable[[str, str], Any], Callable[[bytes], str], Callable[[int, bytes], None]],
+    python: tuple[
+        Callable[[str, str], Any], Callable[[str, str, bytes], str], Callable[[int, bytes], None]
+    ],
 ) -> Any | None:
     """A C counter of every user's and role's calls in `window` (bounds as tally compares
     them) and `regions`, or None when it is not `enabled`. `python` is what it calls back:
     classify(source, name) -> (qualified, hint, observed) once per kind of call,
-    qualify(record) -> qualifier, observe(leaf, record) (see tally)."""
+    qualify(source, name, requestParameters) -> qualifier, observe(leaf, record) (see
+    tally)."""
     if not enabled():
         return None
     return Counter(window[0], window[1], regions, hourly, *python)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -45,16 +46,22 @@ class BatchResult:
 
 
 def _qualifier(record: Record) -> str:
-    """The qualifier of a call whose action depends on its parameters (decoded only when
-    their bytes can matter: most S3 object calls name no version)."""
-    source, name = record.eventSource or "", record.eventName or ""
+    """The qualifier of a call whose action depends on its parameters."""
+    return qualifier_of(
+        record.eventSource or "", record.eventName or "", bytes(record.requestParameters)
+    )
+
+
+@lru_cache(maxsize=4096)
+def qualifier_of(source: str, name: str, raw: bytes) -> str:
+    """The qualifier of a call given its raw requestParameters (decoded only when their
+    bytes can matter: most S3 object calls name no version). Cached: the same parameters
+    recur (a role reading the same objects), and reading them costs far more than a lookup."""
     hint = qualifiers.parameter_hint(source, name)
-    if hint is not None:
-        raw = bytes(record.requestParameters)
-        if b"\\" not in raw and hint not in raw.lower():
-            return ""
+    if hint is not None and b"\\" not in raw and hint not in raw.lower():
+        return ""
     try:
-        params = PARAMS_DECODER.decode(record.requestParameters)
+        params = PARAMS_DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         params = None
     return qualifiers.qualifier_for(source, name, params)
@@ -93,7 +100,7 @@ class Tally:
                 (query.start[:19], query.end[:19] + "\x7f"),
                 query.regions,
                 query.hourly,
-                (self._classify, _qualify, self._observe),
+                (self._classify, qualifier_of, self._observe),
             )
             if use_native and query.principal is None
             else None
@@ -348,11 +355,6 @@ class Tally:
             for key, at in found
         ]
         return leaves, self._refs
-
-
-def _qualify(raw: bytes) -> str:
-    """For the C counter: the qualifier of a record whose parameters may name one."""
-    return _qualifier(RECORD_DECODER.decode(raw))
 
 
 def _entry(record: Record, level: ObserveLevel, rules: FactRules | None) -> Any:
