@@ -262,7 +262,12 @@ FIELDS = {
     "managementEvent": VALUE,
     "eventCategory": st.one_of(st.just("Data"), VALUE),
     "awsRegion": st.one_of(st.just("us-east-1"), VALUE),
-    "requestParameters": st.one_of(VALUE, st.dictionaries(TEXT, VALUE, max_size=2)),
+    "requestParameters": st.one_of(
+        VALUE,
+        st.dictionaries(
+            st.one_of(st.sampled_from(["versionId", "VersionID"]), TEXT), VALUE, max_size=3
+        ),
+    ),
 }
 IDENTITY = st.one_of(
     st.sampled_from([USER_ARN, ROLE_ARN, OTHER_USER]).map(user_identity),

@@ -193,14 +193,6 @@ static int contains_lowered(Span raw, const char *hint, size_t n)
     return 0;
 }
 
-/* The record's own bytes, made once per record and only when Python needs them. */
-static PyObject *record_of(const Fields *f, PyObject **made)
-{
-    if (*made == NULL)
-        *made = PyBytes_FromStringAndSize(f->start, f->end - f->start);
-    return *made;
-}
-
 /* The leaf of a qualified key for this record's qualifier (tally's `_qualified`): "" when
  * its parameters lack the key's hint, else what `qualify(source, name, parameters)` says. */
 static Py_ssize_t leaf_of(Counter *self, Py_ssize_t key, const Fields *f, size_t n)
@@ -258,7 +250,6 @@ Py_ssize_t count_record(Counter *self, const Fields *f, const Span *arn, const l
 {
     Span parts[8];
     size_t n;
-    PyObject *record = NULL;
     if (key_of(self, f, arn, parts, &n))
         return -1;
     uint64_t h = hash(self->scratch, n);
@@ -268,14 +259,15 @@ Py_ssize_t count_record(Counter *self, const Fields *f, const Span *arn, const l
     at = self->entries[key].qualified ? leaf_of(self, key, f, n) : key;
     if (at >= 0)
         tick(&self->entries[at], f, delivered);
-    if (at >= 0 && self->entries[key].observed) {
-        PyObject *done = record_of(f, &record) ? PyObject_CallFunctionObjArgs(
-                                                     self->observe, self->entries[at].index, record, NULL)
-                                               : NULL;
+    if (at >= 0 && self->entries[key].observed) { /* resource facts: Python reads them */
+        PyObject *record = PyBytes_FromStringAndSize(f->start, f->end - f->start);
+        PyObject *done = record == NULL ? NULL
+                                        : PyObject_CallFunctionObjArgs(self->observe, self->entries[at].index,
+                                                                       record, NULL);
         at = done == NULL ? -1 : at;
         Py_XDECREF(done);
+        Py_XDECREF(record);
     }
-    Py_XDECREF(record);
     return at;
 }
 

@@ -9,6 +9,7 @@
  * invalid UTF-8 anywhere, surrogate escapes, nesting past MAX_DEPTH. */
 #include "_jsonscan.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -192,17 +193,26 @@ static int next(Cursor *c, char close)
     return c->p < c->end ? 0 : -1;
 }
 
-/* The object at c->p; `member` (NULL: skip every value) reads each member's value. */
-static int object(Cursor *c, int depth, Member member, void *ctx)
+/* Enters the container at c->p: 1 when it is empty (and passed), 0 at its first item. */
+static int enter(Cursor *c, int depth, char close)
 {
     if (depth > MAX_DEPTH)
         return -1;
     c->p++;
     ws(c);
-    if (c->p < c->end && *c->p == '}') {
+    if (c->p < c->end && *c->p == close) {
         c->p++;
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+/* The object at c->p; `member` (NULL: skip every value) reads each member's value. */
+static int object(Cursor *c, int depth, Member member, void *ctx)
+{
+    int entered = enter(c, depth, '}');
+    if (entered)
+        return entered > 0 ? 0 : -1;
     for (;;) {
         Span key;
         int flags, done;
@@ -225,14 +235,9 @@ static int object(Cursor *c, int depth, Member member, void *ctx)
 
 static int array(Cursor *c, int depth)
 {
-    if (depth > MAX_DEPTH)
-        return -1;
-    c->p++;
-    ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
+    int entered = enter(c, depth, ']');
+    if (entered)
+        return entered > 0 ? 0 : -1;
     for (;;) {
         int done;
         if (c->p >= c->end || value(c, depth + 1))
@@ -338,29 +343,31 @@ static int identity_member(Cursor *c, const char *key, size_t n, void *ctx, int 
     return value(c, depth);
 }
 
+/* The record's `str | None` fields that are kept, where, and how long they may be. */
+static const struct {
+    const char *name;
+    size_t offset, max;
+} TEXTS[] = {
+    {"eventTime", offsetof(Fields, time), FIELD_MAX},
+    {"eventSource", offsetof(Fields, source), ANY},
+    {"eventName", offsetof(Fields, name), ANY},
+    {"awsRegion", offsetof(Fields, region), ANY},
+    {"errorCode", offsetof(Fields, error), ANY},
+    {"eventID", offsetof(Fields, id), FIELD_MAX},
+    {"eventType", offsetof(Fields, type), ANY},
+    {"eventCategory", offsetof(Fields, category), ANY},
+};
+
 static int record_member(Cursor *c, const char *key, size_t n, void *ctx, int depth)
 {
     Fields *f = ctx;
+    for (size_t i = 0; i < sizeof(TEXTS) / sizeof(TEXTS[0]); i++)
+        if (n == strlen(TEXTS[i].name) && memcmp(key, TEXTS[i].name, n) == 0)
+            return text(c, (Span *)((char *)f + TEXTS[i].offset), TEXTS[i].max);
     if (IS("userIdentity")) {
         f->kind.p = f->arn.p = f->issuer_kind.p = f->issuer_arn.p = NULL;
         return nested(c, depth, identity_member, f, &f->identity);
     }
-    if (IS("eventTime"))
-        return text(c, &f->time, FIELD_MAX);
-    if (IS("eventSource"))
-        return text(c, &f->source, ANY);
-    if (IS("eventName"))
-        return text(c, &f->name, ANY);
-    if (IS("awsRegion"))
-        return text(c, &f->region, ANY);
-    if (IS("errorCode"))
-        return text(c, &f->error, ANY);
-    if (IS("eventID"))
-        return text(c, &f->id, FIELD_MAX);
-    if (IS("eventType"))
-        return text(c, &f->type, ANY);
-    if (IS("eventCategory"))
-        return text(c, &f->category, ANY);
     if (IS("recipientAccountId"))
         return text(c, NULL, 0);
     if (IS("managementEvent")) {
@@ -397,14 +404,9 @@ static int push(FieldsVec *out, Fields **slot)
 /* The `Records` array at c->p, each record into `out`. */
 static int records(Cursor *c, FieldsVec *out)
 {
-    if (*c->p != '[')
-        return -1;
-    c->p++;
-    ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
+    int entered = *c->p == '[' ? enter(c, 2, ']') : -1;
+    if (entered)
+        return entered > 0 ? 0 : -1;
     for (;;) {
         Fields *f;
         int done, pushed;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import msgspec
@@ -95,36 +95,21 @@ class Tally:
         #: each counted record's entry in `_acc` (counting in C: its leaf's position), in
         #: the order of `files.ids`.
         self._refs: list[Any] = []
+        #: counting in C: the resource facts of its leaves that can have any, by position.
+        self._observed: dict[int, Observed] = {}
+        # The callbacks hold the query and `_observed`, not this Tally: a cycle through the
+        # C counter would never be freed.
         self._native = (
             native.counter(
                 (query.start[:19], query.end[:19] + "\x7f"),
                 query.regions,
                 query.hourly,
-                (self._classify, qualifier_of, self._observe),
+                (partial(_classify, query), qualifier_of, partial(_observe, query, self._observed)),
             )
             if use_native and query.principal is None
             else None
         )
         self._counted_native = False
-        #: counting in C: the resource facts of its leaves that can have any, by position.
-        self._observed: dict[int, Observed] = {}
-
-    def _classify(self, source: str, name: str) -> tuple[bool, bytes | None, bool]:
-        """For the C counter, a kind of call: whether its action depends on parameters,
-        what they must contain to be decoded (`_qualifier`), whether it has resource facts."""
-        rules, qualified = self.query.rules, qualifiers.needs_parameters(source, name)
-        hint = qualifiers.parameter_hint(source, name) if qualified else None
-        observed = rules is not None and rules.wants_at(self.query.level, source, name)
-        return qualified, hint, observed
-
-    def _observe(self, leaf: int, raw: bytes) -> None:
-        """For the C counter: the resource facts of a record counted into `leaf`."""
-        record = RECORD_DECODER.decode(raw)
-        arns, passed = self.query.rules.facts_at(self.query.level, record)  # type: ignore[union-attr]
-        found = self._observed.get(leaf)
-        if found is None:
-            found = self._observed[leaf] = Observed()
-        found.add(arns, passed, record.eventTime or "", record.eventID or "")
 
     def add_file(self, tasks: FileTasks, at: int) -> None:
         """Scan file `at` of `tasks`; failures are recorded, never raised."""
@@ -355,6 +340,25 @@ class Tally:
             for key, at in found
         ]
         return leaves, self._refs
+
+
+def _classify(query: ScanQuery, source: str, name: str) -> tuple[bool, bytes | None, bool]:
+    """For the C counter, a kind of call: whether its action depends on parameters, what
+    they must contain to be decoded (`qualifier_of`), whether it has resource facts."""
+    qualified = qualifiers.needs_parameters(source, name)
+    hint = qualifiers.parameter_hint(source, name) if qualified else None
+    observed = query.rules is not None and query.rules.wants_at(query.level, source, name)
+    return qualified, hint, observed
+
+
+def _observe(query: ScanQuery, observed: dict[int, Observed], leaf: int, raw: bytes) -> None:
+    """For the C counter: the resource facts of a record counted into `leaf`."""
+    record = RECORD_DECODER.decode(raw)
+    arns, passed = query.rules.facts_at(query.level, record)  # type: ignore[union-attr]
+    found = observed.get(leaf)
+    if found is None:
+        found = observed[leaf] = Observed()
+    found.add(arns, passed, record.eventTime or "", record.eventID or "")
 
 
 def _entry(record: Record, level: ObserveLevel, rules: FactRules | None) -> Any:
