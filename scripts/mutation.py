@@ -62,8 +62,16 @@ GROUPS: dict[str, Group] = {
     ),
     "scanner": Group(
         ("scan/decode.py", "scan/tally.py"),
-        ("tests/test_scan.py", "tests/test_hostile_logs.py", "tests/test_selection.py"),
-        (),  # its fast tests pin too little of it (16% / 40%): full run only
+        (
+            "tests/test_decode.py",
+            "tests/test_tally.py",
+            "tests/test_tally_files.py",
+            "tests/test_scan.py",
+            "tests/test_hostile_logs.py",
+            "tests/test_selection.py",
+        ),
+        # in-process: the mutated code runs in the test process, not in pool workers
+        ("tests/test_decode.py", "tests/test_tally.py", "tests/test_tally_files.py"),
     ),
     "render": Group(
         ("policy/render.py",),

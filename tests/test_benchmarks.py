@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
 TRAILSCRAPER = ROOT / "benchmarks" / ".venv-trailscraper" / "bin" / "trailscraper"
+QUIET = "arn:aws:iam::111122223333:user/dev/alice"  # run.py's --quiet default
+
+
+def _count_calls(corpus: Path) -> tuple[Counter[str], set[str]]:
+    """API calls per principal ARN (IAM users and roles) in every log file of the corpus."""
+    calls: Counter[str] = Counter()
+    principals: set[str] = set()
+    for path in corpus.glob("AWSLogs/*/CloudTrail/**/*.json.gz"):
+        for record in json.loads(gzip.decompress(path.read_bytes()))["Records"]:
+            identity = record.get("userIdentity") or {}
+            if identity.get("type") == "IAMUser":
+                arn = identity["arn"]
+            elif identity.get("type") == "AssumedRole":
+                arn = identity["sessionContext"]["sessionIssuer"]["arn"]
+            else:
+                continue
+            principals.add(arn)
+            calls[arn] += record.get("eventType") == "AwsApiCall"
+    return calls, principals
 
 
 @pytest.mark.slow
@@ -41,6 +62,17 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     for case in (*cases, "ceiling-one-1w", "ceiling-all-1w", "index-build"):
         assert result["figures"][case]["seconds"] > 0, case
         assert result["figures"][case]["peak_rss_mb"] > 0, case
+    # what the cases found, against a count made here with gzip and json alone
+    runs = {name: result["runs"][name][0] for name in result["runs"]}
+    calls, principals = _count_calls(tmp_path / "corpus")
+    role = result["meta"]["role"]
+    assert runs["one-1w"]["calls"] == runs["one-2w"]["calls"] == calls[role]
+    assert runs["one-quiet-1w"]["calls"] == calls[QUIET]
+    assert runs["all-2w"]["principals"] == len(principals)
+    # the one-principal cases read the role's account only, the all-principals ones every file
+    assert runs["one-1w"]["files"] == runs["decompress-1w"]["files"]
+    assert runs["one-1w"]["files"] < runs["all-2w"]["files"] == runs["decompress-all-2w"]["files"]
+    assert runs["index-build"]["bytes"] == runs["all-2w"]["bytes"]
     assert result["figures"]["index-query"]["slowest_principal"].startswith("arn:aws:iam::")
     assert set(result["ratios"]) >= {"one_vs_decompress_1w", "all_vs_decompress_2w"}
     # the ceilings read what their scans read, and stop before counting

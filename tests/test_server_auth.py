@@ -56,6 +56,9 @@ def refused(call: Callable[[], Any]) -> tuple[str, int, str]:
     )
 
 
+PRESIGNED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/presigned"
+
+
 def signed_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
     """Make botocore sign as if its clock said `moment` (a client with a wrong clock)."""
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
@@ -141,12 +144,12 @@ def test_tampering_and_malformed_signatures(server: ServerProcess) -> None:
 
 def test_presigned_urls(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     client = server.client()
-    url = client.generate_presigned_url(
-        "list_policy_generations", Params={"maxResults": 5}, ExpiresIn=60
-    )
+    job_id = start(client, principal=PRESIGNED_ROLE)
+    params = {"maxResults": 5, "principalArn": PRESIGNED_ROLE}
+    url = client.generate_presigned_url("list_policy_generations", Params=params, ExpiresIn=60)
     assert "X-Amz-Signature=" in url
-    assert httpx.get(url).json() == {"policyGenerations": client.list_policy_generations(
-        maxResults=5)["policyGenerations"]}  # fmt: skip
+    listed = [g["jobId"] for g in httpx.get(url).json()["policyGenerations"]]
+    assert listed == [job_id]  # the job just started, not merely two empty lists
     signed_at(monkeypatch, datetime.now(UTC) - timedelta(minutes=2))
     stale = client.generate_presigned_url("list_policy_generations", ExpiresIn=60)
     answer = httpx.get(stale)
@@ -160,7 +163,8 @@ def test_jobs_are_scoped_to_the_callers_account(server: ServerProcess) -> None:
     assert KEYS[OTHER_KEY][1] == OTHER_ACCOUNT
     listed = [g["jobId"] for g in theirs.list_policy_generations()["policyGenerations"]]
     assert job_id not in listed
-    assert [g["jobId"] for g in mine.list_policy_generations()["policyGenerations"]] == [job_id]
+    mine_listed = mine.list_policy_generations(principalArn=ROLE_ARN)["policyGenerations"]
+    assert [g["jobId"] for g in mine_listed] == [job_id]
     filtered = theirs.list_policy_generations(principalArn=ROLE_ARN)["policyGenerations"]
     assert filtered == []
     for call in (theirs.get_generated_policy, theirs.cancel_policy_generation):

@@ -72,7 +72,7 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
                 break  # trailing padding after the last member, as gzip(1) tolerates
     except isal_zlib.error as exc:
         raise FileError(f"corrupt gzip: {exc}") from None
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts)  # one member: the very same bytes, not a copy
 
 
 def _raw_records(text: bytes) -> list[msgspec.Raw]:
@@ -122,14 +122,14 @@ def decode_records(text: bytes, stats: ScanStats) -> list[Record]:
     return records
 
 
-def _array_end(text: bytes) -> int:
-    """Where the `Records` array of a CloudTrail-written file closes, or -1 if it is not one."""
+def _array_end(text: bytes) -> int | None:
+    """Where the `Records` array of a CloudTrail-written file closes, or None if it is not one."""
     if not text.startswith(LOG_HEAD):
-        return -1
+        return None
     end = len(text)
     while end and text[end - 1] in b" \t\r\n":
         end -= 1
-    return end - 2 if text[end - 2 : end] == LOG_TAIL else -1
+    return end - 2 if text[end - 2 : end] == LOG_TAIL else None
 
 
 def candidate_records(text: bytes, needle: bytes, found: int = 0) -> list[Record] | None:
@@ -142,7 +142,7 @@ def candidate_records(text: bytes, needle: bytes, found: int = 0) -> list[Record
     is where to start looking (the caller may know the first occurrence).
     """
     array_end = _array_end(text)
-    if array_end < 0:
+    if array_end is None:
         return None
     view = memoryview(text)
     records = []
@@ -151,13 +151,14 @@ def candidate_records(text: bytes, needle: bytes, found: int = 0) -> list[Record
     try:
         while found >= 0:
             start = rfind(text, RECORD_START, 0, found)
-            end = find(text, NEXT_RECORD, found, array_end)
+            end = find(text, NEXT_RECORD, found)  # none after the array: only `]}` is
             if start < 0:
                 return None
             if end < 0:
                 end = array_end
             records.append(decode(view[start:end]))
-            found = find(text, needle, end)
+            # (mutants that search from the start again loop forever, growing `records`)
+            found = find(text, needle, end)  # pragma: no mutate
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return records

@@ -133,7 +133,7 @@ class Tally:
     def _scan_file(self, tasks: FileTasks, at: int) -> str | None:
         """Scan file `at` of `tasks`; the reason it could not be read, or None."""
         stats, key = self.stats, tasks.keys[at]
-        error = tasks.errors.get(at) if tasks.errors else None
+        error = tasks.errors.get(at)
         if error is not None:
             return error
         if tasks.sizes[at] > self.query.max_file_bytes:  # the cap bounds a worker's memory
@@ -293,10 +293,8 @@ class Tally:
     def result(self) -> BatchResult:
         """The batch's counts by (principal, CallKey, bucket), in first-seen order."""
         index: dict[tuple[Any, ...], int] = {}
-        calls: list[tuple[str, CallKey, tuple[str, ...]]] = []
-        counts: list[CallStats] = []
-        latest: list[int | None] = []
-        seen: list[Observed | None] = []
+        #: [principal ARN, call, bucket, stats, latest delivery, observed resources]
+        rows: list[list[Any]] = []
         position: dict[int, int] = {}
         leaves, refs = self._leaves()
         for key, qualifier, leaf, handle in leaves:
@@ -307,18 +305,15 @@ class Tally:
             ident = (arn, call, *bucket)
             at = index.get(ident)
             if at is None:
-                at = index[ident] = len(calls)
-                calls.append((arn, call, tuple(bucket)))
-                counts.append(CallStats())
-                latest.append(None)
-                seen.append(None)
-            counts[at].merge(CallStats(*leaf[:4]))
-            latest[at] = _later(latest[at], leaf[4])
-            seen[at] = joined(seen[at], leaf[5])
+                at = index[ident] = len(rows)
+                rows.append([arn, call, tuple(bucket), CallStats(), None, None])
+            row = rows[at]
+            row[3].merge(CallStats(*leaf[:4]))
+            row[4] = _later(row[4], leaf[4])
+            row[5] = joined(row[5], leaf[5])
             position[handle] = at
         self.files.refs = list(map(position.__getitem__, refs))
-        merged = [(*c, n, d, o) for c, n, d, o in zip(calls, counts, latest, seen, strict=True)]
-        return BatchResult(merged, self.files, self.stats)
+        return BatchResult([tuple(row) for row in rows], self.files, self.stats)
 
     def _leaves(self) -> tuple[list[tuple[tuple[Any, ...], str, list[Any], int]], Iterable[int]]:
         """(key, qualifier, leaf, handle) as `_acc` holds them, in first-seen order, and the
