@@ -252,5 +252,12 @@ def markdown_lines(small: dict[str, Any]) -> list[str]:
         "principal's records), not per file: the marginal cost of a file is within the "
         "noise of this machine.",
         "",
+        "All principals count with the C record counter where it is built "
+        "(`policygen.scan.native`: a strict JSON walk keeping only the fields counted, and "
+        "the batch's counts by kind of call in C, one Python tuple per distinct key instead "
+        "of a Python object and loop turn per record); the `-python` cases are the same "
+        "scans with `POLICYGEN_NATIVE=0`. One-principal scans do not use it (the ARN search "
+        "skips most of a file, and the few records cut out decode with msgspec).",
+        "",
     ]
     return lines
