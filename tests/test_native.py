@@ -249,21 +249,24 @@ def test_duplicate_members_last_wins() -> None:
     assert list(calls(result)) == [(USER_ARN, "C", "ok")]
 
 
+PLAIN = st.text(st.sampled_from("aZ09:/-"), max_size=6)
 TEXT = st.text(st.sampled_from('aZ09:/-"\\é\n\x00'), max_size=6)
 VALUE = st.one_of(st.none(), TEXT, st.integers(-2, 2), st.booleans(), st.just([]), st.just({}))
 TIMES = st.sampled_from(["2026-01-05T10:00:00Z", "2026-01-05T09:00:00Z", "2026-01-07T00:00:00Z"])
+#: per field, well-formed values (what CloudTrail writes, and the nulls and odd strings the
+#: C walk must read as msgspec does); a hostile file draws from these or from VALUE.
 FIELDS = {
-    "eventTime": st.one_of(TIMES, VALUE),
-    "eventSource": st.one_of(st.just("s3.amazonaws.com"), VALUE),
-    "eventName": st.one_of(st.sampled_from(["GetObject", "ListBuckets", "PassRole"]), VALUE),
-    "errorCode": st.one_of(st.none(), st.just("AccessDenied"), VALUE),
-    "eventID": st.one_of(st.sampled_from(["e1", "e2", ""]), VALUE),
-    "eventType": st.one_of(st.just("AwsApiCall"), VALUE),
-    "managementEvent": VALUE,
-    "eventCategory": st.one_of(st.just("Data"), VALUE),
-    "awsRegion": st.one_of(st.just("us-east-1"), VALUE),
+    "eventTime": st.one_of(TIMES, st.none(), PLAIN),
+    "eventSource": st.one_of(st.just("s3.amazonaws.com"), st.none(), PLAIN),
+    "eventName": st.one_of(st.sampled_from(["GetObject", "ListBuckets", "PassRole"]), PLAIN),
+    "errorCode": st.one_of(st.none(), st.just("AccessDenied"), PLAIN),
+    "eventID": st.one_of(st.sampled_from(["e1", "e2", ""]), st.none()),
+    "eventType": st.one_of(st.just("AwsApiCall"), st.none(), PLAIN),
+    "managementEvent": st.one_of(st.none(), st.booleans()),
+    "eventCategory": st.one_of(st.just("Data"), st.none(), PLAIN),
+    "awsRegion": st.one_of(st.just("us-east-1"), st.none(), PLAIN),
     "requestParameters": st.one_of(
-        VALUE,
+        st.none(),
         st.dictionaries(
             st.one_of(st.sampled_from(["versionId", "VersionID"]), TEXT), VALUE, max_size=3
         ),
@@ -271,17 +274,27 @@ FIELDS = {
 }
 IDENTITY = st.one_of(
     st.sampled_from([USER_ARN, ROLE_ARN, OTHER_USER]).map(user_identity),
-    st.fixed_dictionaries({"type": st.one_of(st.just("IAMUser"), VALUE), "arn": VALUE}),
-    VALUE,
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["IAMUser", "AssumedRole", "Root"]),
+            "arn": st.one_of(st.none(), PLAIN),
+        }
+    ),
+    st.none(),
 )
 
 
 @st.composite
 def files(draw: st.DrawFn) -> bytes:
+    hostile = draw(st.booleans())
     records = []
     for _ in range(draw(st.integers(0, 4))):
-        identity = draw(IDENTITY)
-        fields = {name: draw(value) for name, value in FIELDS.items() if draw(st.booleans())}
+        identity = draw(st.one_of(IDENTITY, VALUE) if hostile else IDENTITY)
+        fields = {
+            name: draw(st.one_of(value, VALUE) if hostile else value)
+            for name, value in FIELDS.items()
+            if draw(st.booleans())
+        }
         records.append(
             {**record(USER_ARN, "s3.amazonaws.com", "X", **fields), "userIdentity": identity}
         )
@@ -291,7 +304,7 @@ def files(draw: st.DrawFn) -> bytes:
         indent=draw(st.sampled_from([None, 1])),
     )
     data = text.encode("utf-8", "surrogatepass")
-    cut = draw(st.integers(0, 3))
+    cut = draw(st.integers(0, 3)) if hostile else 0
     return data[: len(data) - cut] if cut else data
 
 
