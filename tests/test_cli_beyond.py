@@ -149,3 +149,10 @@ def test_explain_bad_input_exits_2(args: list[str], fragment: str) -> None:
     assert done.returncode == 2
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_explain_a_principal_without_calls(trail: Path) -> None:
+    nobody = f"arn:aws:iam::{ACCOUNT}:role/nobody"
+    done = run("explain", "--principal", nobody, "--logs", str(trail), *WINDOW)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "no actions: the principal made no API calls in the window\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policygen.cloudtrail.conditions import TAG_ON_CREATE_HOSTS, facts_of
@@ -92,7 +92,7 @@ def test_parameter_hints(source: str, name: str, hint: bytes | None) -> None:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
-    max_leaves=20,
+    max_leaves=10,
 )
 keys = st.sampled_from(
     [
@@ -139,7 +139,11 @@ VOCABULARY = {
 }
 
 
-@given(call=calls, params=st.dictionaries(keys, json_values))
+# The too_slow health check times input generation by the wall clock, which a loaded
+# machine (several test processes on two cores) stretches past its limit; what the test
+# checks does not depend on how fast examples are drawn.
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(call=calls, params=st.dictionaries(keys, json_values, max_size=6))
 def test_facts_never_raise_and_stay_in_vocabulary(call: tuple[str, str], params: dict) -> None:
     assert set(facts_of(*call, params)) <= VOCABULARY
 

@@ -105,3 +105,34 @@ def test_what_it_removes_shows_the_trim_as_a_diff(served: tuple[ServerProcess, s
     assert not any("Condition" in line or "Resource" in line for line in added)
     assert '"Sid": "Metrics",' in [line.strip() for line in removed]
     assert hidden.status_code == 404
+
+
+def _removes_error(server: ServerProcess, job_id: str) -> str:
+    with visitor(server) as who:
+        page = who.get(f"/console/jobs/{job_id}/removes")
+    assert page.status_code == 200, page.text
+    [error] = re.findall(r'<p role="alert" id="removes-error">(.*?)</p>', page.text, re.S)
+    return unescape(error)
+
+
+def test_what_it_removes_of_a_job_still_running(served: tuple[ServerProcess, str]) -> None:
+    server, _ = served
+    with server.frozen_workers():
+        job_id = start(server.client(), ROLE_ARN)
+        assert _removes_error(server, job_id) == (
+            "The job has not succeeded: there are no calls to compare with yet."
+        )
+
+
+def test_what_it_removes_when_iam_does_not_know_the_principal(
+    served: tuple[ServerProcess, str],
+) -> None:
+    server, _ = served
+    missing = ROLE_ARN.replace("rightsize-worker", "rightsize-gone")
+    job_id = start(server.client(), missing)
+    assert server.final(job_id)["jobDetails"]["status"] == "SUCCEEDED"
+    assert _removes_error(server, job_id) == (
+        f"IAM could not be read: RESOURCE_NOT_FOUND_ERROR: role {missing} is not in the "
+        "authorization details of IAM (iam:GetAccountAuthorizationDetails, account of the "
+        "ambient AWS credentials)"
+    )

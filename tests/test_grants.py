@@ -4,6 +4,7 @@ written by hand from IAM's documented evaluation rules."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -63,6 +64,10 @@ def test_only_an_unconditional_deny_on_every_resource_takes_actions_away() -> No
         ({"Effect": "Allow", "Action": "s3:*"}, "exactly one of Resource and NotResource"),
         ({"Effect": "Allow", "Action": [], "Resource": "*"}, "non-empty list"),
         ({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": "*"}, "Principal"),
+        (
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": ["Bool"]},
+            "Condition must be an object",
+        ),
     ],
 )
 def test_policy_grammar_errors_name_the_statement(statement: dict, fragment: str) -> None:
@@ -133,3 +138,40 @@ def test_a_trimmed_policy_over_the_managed_limit_is_split_keeping_every_action()
     assert [a for s in statements for a in s["Action"]] == actions
     assert all(s["Condition"] == condition and s["Resource"] == "*" for s in statements)
     assert [s["Sid"] for s in statements] == [f"All{n}" for n in range(1, len(statements) + 1)]
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ("{not json", "not JSON: Expecting property name enclosed in double quotes"),
+        ('["Statement"]', "a policy document must be a JSON object"),
+        ('{"Version": "2012-10-17", "Statement": "s3:*"}', "Statement must be an object or a list"),
+        ({"Statement": [{"Effect": "Allow"}, "s3:*"]}, "Statement must be an object or a list"),
+    ],
+)
+def test_documents_that_are_not_policies(document: str | dict, message: str) -> None:
+    with pytest.raises(PolicyError, match=f"^{re.escape(message)}"):
+        parse_policy(document)
+
+
+def test_documents_as_iam_returns_them_url_encoded_or_as_text() -> None:
+    """GetRolePolicy and GetPolicyVersion return the document URL-encoded; the AWS CLI's
+    authorization details hold it parsed; a file may hold it as text."""
+    encoded = (
+        "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow"
+        "%22%2C%22Action%22%3A%22sqs%3ASendMessage%22%2C%22Resource%22%3A%22%2A%22%7D%7D"
+    )
+    text = '  {"Statement": {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}}'
+    for document in (encoded, text):
+        [statement] = parse_policy(document)
+        assert (statement.effect, statement.patterns, statement.resources) == (
+            "Allow",
+            ("sqs:SendMessage",),
+            ("*",),
+        )
+
+
+def test_star_grants_every_catalogue_action() -> None:
+    everything = expand("*")
+    assert {"s3:GetObject", "sqs:SendMessage", "ec2:RunInstances"} <= everything
+    assert everything == expand("*:*")

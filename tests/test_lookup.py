@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -236,3 +237,47 @@ def test_the_event_history_is_not_indexed(endpoint: str) -> None:
     assert done.stderr == (
         "policygen: error: the usage index keeps trails (a folder or s3://...), not event history\n"
     )
+
+
+def test_without_regions_the_configured_region_is_read(endpoint: str, history: History) -> None:
+    result = generate_policy(USER_ARN, EventHistory(()), start=START, end=END)  # us-east-1
+    assert list(result.analysis.actions) == ["s3:ListAllMyBuckets", "sts:GetCallerIdentity"]
+    assert {a.region for a in history.asked} == {"us-east-1"}
+
+
+def test_without_any_region_the_error_says_how_to_give_one(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    aws.forget_clients()
+    with pytest.raises(ValueError, match=r"^give a region: cloudtrail-lookup://us-east-1 \(or"):
+        generate_policy(USER_ARN, EventHistory(()), start=START, end=END)
+
+
+def test_regions_not_asked_for_are_not_read(endpoint: str, history: History) -> None:
+    call = record(ROLE_ARN, "sqs.amazonaws.com", "ListQueues", at(4), awsRegion="eu-west-1")
+    history.add("eu-west-1", call)
+    source = EventHistory(("us-east-1", "eu-west-1"))
+    result = generate_policy(ROLE_ARN, source, start=START, end=END, regions=["eu-west-1"])
+    assert list(result.analysis.actions) == ["sqs:ListQueues"]
+    assert [a.region for a in history.asked] == ["eu-west-1"]
+    assert result.analysis.stats.pruned == {"regions not asked for": 1}
+
+
+def test_an_endpoint_that_does_not_answer_fails_naming_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on once this is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for name, value in {**ISOLATED, **AMBIENT, "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", f"http://127.0.0.1:{port}")
+    aws.forget_clients()
+    try:
+        with pytest.raises(JobFailure) as failed:
+            generate_policy(USER_ARN, EventHistory(("us-east-1",)), start=START, end=END)
+    finally:
+        aws.forget_clients()
+    assert failed.value.message.startswith("cloudtrail:LookupEvents in us-east-1: ")
+    assert f"127.0.0.1:{port}" in failed.value.message

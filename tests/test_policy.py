@@ -159,6 +159,40 @@ def test_split_keeps_each_policy_within_limit_and_loses_nothing(placeholders: bo
     )
 
 
+def test_split_parts_sized_by_hand() -> None:
+    """The split of §6.4 with sizes worked out by hand (without placeholders every action is
+    under "*", so any name will do). A document is 39 characters around its statements; a
+    "*" statement with a one-digit Sid is 74 around its actions; an action of 16 characters
+    costs 19 with its quotes and comma. So n actions in one policy take 112 + 19n, and
+    n = 317 is the most that fits in 6,144 (6,135). 1,266 actions are 317 + 317 + 317 + 315
+    (6,097); the glue statement (76 and a comma) no longer fits after that, so the
+    service-level statements make a fifth policy: 37 + 76 + 1 + 75 + 2 = 191."""
+    actions = [f"ec2:Call{i:08d}" for i in range(1266)]
+    policies = render_policies(actions, service_level=["sns", "glue"])
+    assert [len(text) for text in policies] == [6135, 6135, 6135, 6097, 191]
+    parts = [json.loads(text)["Statement"] for text in policies]
+    assert [[s["Sid"] for s in part] for part in parts] == [
+        ["SupportedServiceSid0"],
+        ["SupportedServiceSid1"],
+        ["SupportedServiceSid2"],
+        ["SupportedServiceSid3"],
+        ["ServiceLevelSid0", "ServiceLevelSid1"],
+    ]
+    assert [(p[0]["Action"][0], p[0]["Action"][-1], len(p[0]["Action"])) for p in parts[:4]] == [
+        ("ec2:Call00000000", "ec2:Call00000316", 317),
+        ("ec2:Call00000317", "ec2:Call00000633", 317),
+        ("ec2:Call00000634", "ec2:Call00000950", 317),
+        ("ec2:Call00000951", "ec2:Call00001265", 315),
+    ]
+    assert [s["Action"] for s in parts[4]] == ["glue:*", "sns:*"]
+    # Unsplit: one statement of every action, then the two: 112 + 19 * 1266 + 77 + 76.
+    [whole] = render_policies(actions, service_level=["sns", "glue"], limit=10**9)
+    assert len(whole) == 24319
+    assert json.loads(whole)["Statement"][0]["Action"] == [
+        a for part in parts[:4] for a in part[0]["Action"]
+    ]
+
+
 def test_service_level_template_follows_supported_statements() -> None:
     found = statements(render_policies(["s3:ListAllMyBuckets"], service_level=["sns", "glue"]))
     assert found == [

@@ -264,7 +264,34 @@ def test_split_holds_with_long_resource_lists(logs: Path) -> None:
     analysis = analysis_of(logs, calls)
     options = RenderOptions.policygen(resources="observed", max_arns=100)
     policies = render_analysis(analysis, options)
-    assert len(policies) > 2
+    # By hand (compact JSON): an object ARN is 923 characters, 926 quoted with its comma;
+    # a statement of one s3 action and k of them is 85 + 926k - 1 characters (Sid of 20),
+    # and only k = 6 fits in 6,144 with the 39 of the document around it: so each action
+    # gets pieces of 6, 6 and 3 objects (39 + 84 + 926k = 5679, 2901). The first policy
+    # also holds the CreateFunction statement (123 and a comma): 5679 + 124 = 5803. The
+    # PassRole statement (60 role ARNs of 93, the condition) is 5912: 5951 alone.
+    assert [len(text) for text in policies] == [5803, 5679, 2901, 5679, 5679, 2901, 5951]
+    assert [[s["Sid"] for s in json.loads(text)["Statement"]] for text in policies] == [
+        ["SupportedServiceSid0", "SupportedServiceSid1"],
+        ["SupportedServiceSid2"],
+        ["SupportedServiceSid3"],
+        ["SupportedServiceSid4"],
+        ["SupportedServiceSid5"],
+        ["SupportedServiceSid6"],
+        ["PassRoleSid0"],
+    ]
+    pieces = [
+        (s["Action"], s["Resource"][0][13:22], s["Resource"][-1][13:22], len(s["Resource"]))
+        for s in statements(policies)[1:-1]
+    ]
+    assert pieces == [
+        ("s3:GetObject", "bucket-00", "bucket-05", 6),
+        ("s3:GetObject", "bucket-06", "bucket-11", 6),
+        ("s3:GetObject", "bucket-12", "bucket-14", 3),
+        ("s3:PutObject", "bucket-00", "bucket-05", 6),
+        ("s3:PutObject", "bucket-06", "bucket-11", 6),
+        ("s3:PutObject", "bucket-12", "bucket-14", 3),
+    ]
     for text in policies:
         assert len(re.sub(r"\s", "", text)) <= MAX_POLICY_CHARS
     whole = statements(render_analysis(analysis, options, limit=10**9))

@@ -63,18 +63,96 @@ def policygen_generate(principal: str, logs: Path, trail_arn: str, *flags: str) 
 
 
 PLACEHOLDERS, TEMPLATE = "--resource-placeholders", "--service-level-template"
+# The policies both sides must print, written out by hand (aws-policy-generation.md §6):
+# ListBuckets is s3:ListAllMyBuckets; NotARealCall maps to nothing, so ec2 gets the
+# service-level statement; RunInstances has five required resource types, their templates
+# sorted in code-point order ("$" before ":", so the image comes last).
+TEST_TRAIL_POLICY = (
+    '{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid0","Effect":"Allow",'
+    '"Action":["ec2:RunInstances","s3:ListAllMyBuckets"],"Resource":"*"}]}'
+)
+EC2 = "arn:aws:ec2:${Region}:${Account}:"
+RUN_INSTANCES = '"Effect":"Allow","Action":"ec2:RunInstances","Resource":'
+TEST_TRAIL_ALL_FLAGS_POLICY = (
+    '{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid0","Effect":"Allow",'
+    '"Action":"s3:ListAllMyBuckets","Resource":"*"},'
+    f'{{"Sid":"SupportedServiceSid1",{RUN_INSTANCES}"{EC2}instance/${{InstanceId}}"}},'
+    f'{{"Sid":"SupportedServiceSid2",{RUN_INSTANCES}'
+    f'"{EC2}network-interface/${{NetworkInterfaceId}}"}},'
+    f'{{"Sid":"SupportedServiceSid3",{RUN_INSTANCES}'
+    f'"{EC2}security-group/${{SecurityGroupId}}"}},'
+    f'{{"Sid":"SupportedServiceSid4",{RUN_INSTANCES}"{EC2}subnet/${{SubnetId}}"}},'
+    f'{{"Sid":"SupportedServiceSid5",{RUN_INSTANCES}"arn:aws:ec2:${{Region}}::image/${{ImageId}}"}},'
+    '{"Sid":"ServiceLevelSid0","Effect":"Allow","Action":"ec2:*","Resource":"*"}]}'
+)
+# alice's calls in examples/sample-trail/manifest.json: HeadObject is s3:GetObject,
+# ListObjects s3:ListBucket, Invoke lambda:InvokeFunction, ExecuteStatement (a SELECT)
+# dynamodb:PartiQLSelect; denied calls count (RunInstances, CreateRole, GetBucketPolicy).
+# S3's object and bucket actions stay under "*", as in AWS's own sample (§3.1).
+SAMPLE_TRAIL_POLICY = (
+    '{"Version":"2012-10-17","Statement":[{"Sid":"SupportedServiceSid0","Effect":"Allow",'
+    '"Action":["ec2:CreateTags","ec2:DescribeInstances","ec2:DescribeSecurityGroups",'
+    '"ec2:DescribeVpcs","kafka:ListClustersV2","lambda:ListFunctions",'
+    '"logs:DescribeLogGroups","s3:GetBucketPolicy","s3:GetObject","s3:ListAllMyBuckets",'
+    '"s3:ListBucket","s3:PutObject","sts:GetCallerIdentity"],"Resource":"*"},'
+    '{"Sid":"SupportedServiceSid1","Effect":"Allow",'
+    '"Action":["dynamodb:DescribeTable","dynamodb:PartiQLSelect"],'
+    '"Resource":"arn:aws:dynamodb:${Region}:${Account}:table/${TableName}"},'
+    f'{{"Sid":"SupportedServiceSid2",{RUN_INSTANCES}"{EC2}instance/${{InstanceId}}"}},'
+    f'{{"Sid":"SupportedServiceSid3",{RUN_INSTANCES}'
+    f'"{EC2}network-interface/${{NetworkInterfaceId}}"}},'
+    f'{{"Sid":"SupportedServiceSid4",{RUN_INSTANCES}'
+    f'"{EC2}security-group/${{SecurityGroupId}}"}},'
+    f'{{"Sid":"SupportedServiceSid5",{RUN_INSTANCES}"{EC2}subnet/${{SubnetId}}"}},'
+    f'{{"Sid":"SupportedServiceSid6",{RUN_INSTANCES}"arn:aws:ec2:${{Region}}::image/${{ImageId}}"}},'
+    '{"Sid":"SupportedServiceSid7","Effect":"Allow","Action":"iam:CreateRole",'
+    '"Resource":"arn:aws:iam::${Account}:role/${RoleNameWithPath}"},'
+    '{"Sid":"SupportedServiceSid8","Effect":"Allow","Action":"iam:GetUser",'
+    '"Resource":"arn:aws:iam::${Account}:user/${UserNameWithPath}"},'
+    '{"Sid":"SupportedServiceSid9","Effect":"Allow","Action":"kms:Decrypt",'
+    '"Resource":"arn:aws:kms:${Region}:${Account}:key/${KeyId}"},'
+    '{"Sid":"SupportedServiceSid10","Effect":"Allow",'
+    '"Action":["lambda:GetFunction","lambda:InvokeFunction","lambda:UpdateFunctionCode"],'
+    '"Resource":"arn:aws:lambda:${Region}:${Account}:function:${FunctionName}"},'
+    '{"Sid":"SupportedServiceSid11","Effect":"Allow","Action":"logs:FilterLogEvents",'
+    '"Resource":"arn:aws:logs:${Region}:${Account}:log-group:${LogGroupName}"},'
+    '{"Sid":"SupportedServiceSid12","Effect":"Allow","Action":"secretsmanager:GetSecretValue",'
+    '"Resource":"arn:aws:secretsmanager:${Region}:${Account}:secret:${SecretId}"},'
+    '{"Sid":"SupportedServiceSid13","Effect":"Allow","Action":"ssm:GetParameter",'
+    '"Resource":"arn:aws:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}"}]}'
+)
 
 
 @pytest.mark.parametrize(
-    "sample, principal, flags",
+    "sample, principal, flags, policy, complete",
     [
-        pytest.param(False, ROLE_ARN, (), id="test-trail"),
-        pytest.param(False, ROLE_ARN, (PLACEHOLDERS, TEMPLATE), id="test-trail-all-flags"),
-        pytest.param(True, USER_ARN, (PLACEHOLDERS,), id="sample-trail-placeholders"),
+        pytest.param(False, ROLE_ARN, (), TEST_TRAIL_POLICY, False, id="test-trail"),
+        pytest.param(
+            False,
+            ROLE_ARN,
+            (PLACEHOLDERS, TEMPLATE),
+            TEST_TRAIL_ALL_FLAGS_POLICY,
+            False,
+            id="test-trail-all-flags",
+        ),
+        pytest.param(
+            True,
+            USER_ARN,
+            (PLACEHOLDERS,),
+            SAMPLE_TRAIL_POLICY,
+            True,
+            id="sample-trail-placeholders",
+        ),
     ],
 )
 def test_api_policy_equals_cli_policy(
-    server: ServerProcess, trail: Path, sample: bool, principal: str, flags: tuple[str, ...]
+    server: ServerProcess,
+    trail: Path,
+    sample: bool,
+    principal: str,
+    flags: tuple[str, ...],
+    policy: str,
+    complete: bool,
 ) -> None:
     trail_arn, logs = (SAMPLE_TRAIL, SAMPLE_LOGS) if sample else (TRAIL, trail)
     trails = [{"cloudTrailArn": trail_arn, "allRegions": True}]
@@ -87,7 +165,8 @@ def test_api_policy_equals_cli_policy(
     api = server.request("GET", f"/policy/generation/{job_id}?{urlencode(query)}").json()
     cli = policygen_generate(principal, logs, trail_arn, *flags)
     assert api["generatedPolicyResult"] == cli
-    assert cli["generatedPolicies"]
+    assert cli["generatedPolicies"] == [{"policy": policy}]
+    assert cli["properties"]["isComplete"] is complete
 
 
 def test_get_with_and_without_placeholders(server: ServerProcess) -> None:
@@ -150,6 +229,7 @@ def test_list_pages_newest_first(server: ServerProcess) -> None:
         ids[:1],
     ]
     assert re.fullmatch(r"[A-Za-z0-9_-]+", pages[0]["nextToken"])  # opaque, URL-safe
+    start(client)  # a job of ROLE_ARN too, whatever ran before on this server
     everything = client.list_policy_generations()["policyGenerations"]
     assert {g["principalArn"] for g in everything} >= {pager, ROLE_ARN}
     with pytest.raises(client.exceptions.ValidationException) as caught:

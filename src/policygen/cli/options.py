@@ -35,10 +35,8 @@ class Size(click.ParamType):
         self.positive = positive
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
         try:
-            size = parse_size(value)
+            size = parse_size(value)  # an int (already converted) is returned as it is
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
         if self.positive and size < 1:

@@ -222,11 +222,9 @@ def resolve_access(role_arn: str | None, region: str | None, mode: str) -> AwsAc
     return access
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError, else the exception's type name."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or "Unknown")
-    return type(exc).__name__
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError."""
+    return str(exc.response.get("Error", {}).get("Code") or "Unknown")
 
 
 def describe_error(exc: BaseException, limit: int = 300) -> str:

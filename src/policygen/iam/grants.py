@@ -171,10 +171,6 @@ def expand_all(patterns: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def is_wildcard(pattern: str) -> bool:
-    return "*" in pattern or "?" in pattern
-
-
 @dataclass(slots=True)
 class Grants:
     """Actions granted by a set of policies, each with the statements that grant it.

@@ -172,15 +172,3 @@ def _rule_lines(entries: dict[str, dict[str, Any]]) -> list[str]:
 
 def explain_json(analysis: Analysis) -> str:
     return json.dumps(explain(analysis), indent=2)
-
-
-def observed_statement_share(policies: list[str]) -> tuple[int, int]:
-    """(statements listing at least one observed ARN, all statements) of rendered policies."""
-    statements = [s for text in policies for s in json.loads(text)["Statement"]]
-    observed = 0
-    for statement in statements:
-        resources = statement["Resource"]
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(r != "*" and "${" not in r for r in resources):
-            observed += 1
-    return observed, len(statements)

@@ -196,8 +196,8 @@ class EventHistory:
         client = aws.client(self.access, "cloudtrail", region)
         what = f"cloudtrail:LookupEvents in {region}"
         pace = rate_limit(self.access, region, self.rate)
-        delay = self.backoff
-        for round_ in range(THROTTLE_ROUNDS + 1):
+        delay, round_ = self.backoff, 0
+        while True:
             pace.wait()
             try:
                 return client.lookup_events(**arguments)
@@ -207,8 +207,7 @@ class EventHistory:
             except aws.aws_errors() as exc:
                 raise aws.failure(exc, what) from exc
             time.sleep(delay * (0.5 + random.random() / 2))
-            delay = min(delay * 2, MAX_BACKOFF)
-        raise AssertionError("unreachable")
+            delay, round_ = min(delay * 2, MAX_BACKOFF), round_ + 1
 
 
 def history_note(pruned: dict[str, int]) -> str | None:
