@@ -350,6 +350,8 @@ class Case:
     argv: list[str]
     workers: int = 1
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: environment the case's process gets beyond this one's (POLICYGEN_NATIVE=0).
+    env: dict[str, str] = field(default_factory=dict)
 
     def best(self) -> dict[str, Any]:
         return min(self.runs, key=lambda run: run["seconds"])
@@ -402,7 +404,7 @@ def measure(case: Case) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", **case.env},
     )
     if done.returncode:
         raise RuntimeError(f"case {case.name} failed:\n{done.stderr[-3000:]}")
