@@ -89,9 +89,8 @@ class _Folder:
         """The folder's entries, none if it cannot be read (the walk goes on)."""
         fd: int | None = None
         entries: list[os.DirEntry[str]] = []
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-            with os.scandir(fd) as listing:
+        try:  # the descriptor stays open while the walk is inside: entries stat relative to it
+            with os.scandir(fd := os.open(path, os.O_RDONLY | os.O_DIRECTORY)) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError:
             pass
