@@ -24,6 +24,8 @@ from policygen.sources import local
 from policygen.sources.base import FileFilter, Selection
 from policygen.sources.local import LocalFolder
 
+pytestmark = pytest.mark.usefixtures("empty_working_folder")
+
 MINE, OTHER, ORG = "111122223333", "444455556666", "o-abcdefghij"
 JAN5 = datetime(2026, 1, 5, tzinfo=UTC)
 #: Jan 5, us-east-1, my account; files may be delivered until Jan 6 01:00 (the margin).
