@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from policygen.cloudtrail.layout import stream_of
-from policygen.sources import local
 from policygen.sources.base import FileFilter, Selection
 from policygen.sources.local import LocalFolder
 
@@ -194,19 +193,6 @@ def test_the_walk_goes_on_past_a_folder_removed_under_it(tmp_path: Path) -> None
     assert Path(next(listing).key).relative_to(tmp_path).as_posix() == "a/1.json"
     shutil.rmtree(tmp_path / "b")
     assert [Path(o.key).relative_to(tmp_path).as_posix() for o in listing] == ["c/3.json"]
-
-
-def test_a_folder_is_read_through_its_own_descriptor() -> None:
-    """The entries are the opened folder's, in name order. No fixture, so that it is the
-    quickest of the listing tests: mutmut runs the quickest first and stops at the first
-    failure, and a listing of the working folder instead would make every walk endless."""
-    folder = local._Folder.open(os.path.dirname(local.__file__), local._Walk())
-    try:
-        names = [entry.name for entry in folder.entries]
-    finally:
-        folder.close()
-    assert names == sorted(names)
-    assert {"base.py", "local.py", "s3.py"} <= set(names)
 
 
 def _open_descriptors() -> int:
