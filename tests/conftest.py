@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from policygen.scan.native import NATIVE_ENV
 from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
 from motoserver import MotoServer
@@ -56,6 +57,14 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         server.close()
 
 
+@pytest.fixture(params=["native", "python"])
+def scan_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A test run twice: with the C counter (where it is built; all-principals scans use it)
+    and with the Python path it falls back to, which must give the same answers."""
+    monkeypatch.setenv(NATIVE_ENV, "1" if request.param == "native" else "0")
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     """moto in server mode, one per test process (state is shared: use distinct names)."""
@@ -69,8 +78,6 @@ def moto() -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def synth_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated trail (two accounts, two regions, two days, ~60 files)."""
-    from policygen_synth import CorpusSpec, generate_corpus
-
     root = tmp_path_factory.mktemp("synth")
     generate_corpus(root, CorpusSpec(target_bytes=2_000_000, records_per_file=(10, 40), days=2))
     return root

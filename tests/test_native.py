@@ -308,6 +308,7 @@ def files(draw: st.DrawFn) -> bytes:
     return data[: len(data) - cut] if cut else data
 
 
+@pytest.mark.slow  # left out of `scripts/mutation --quick`, where it would run per mutant
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(files(), min_size=1, max_size=3), st.sampled_from(["none", "all"]))
 def test_fuzz_native_equals_python(batch: list[bytes], observe: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from policygen.core.arns import Principal
 from policygen.scan.files import FileResults
 from policygen.scan.query import ScanQuery
@@ -30,6 +32,10 @@ from rawlogs import (
     rec,
     scan,
 )
+
+# every test with the C counter and with the Python path (conftest.scan_engine)
+pytestmark = pytest.mark.usefixtures("scan_engine")
+
 
 # -- what is counted, and how ----------------------------------------------------------------
 

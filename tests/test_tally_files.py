@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from policygen.cloudtrail.records import Record
 from policygen.scan.files import FileResults, FileTasks
 from policygen.scan.query import ObserveLevel
@@ -33,6 +35,10 @@ from rawlogs import (
     rec,
     scan,
 )
+
+# every test with the C counter and with the Python path (conftest.scan_engine)
+pytestmark = pytest.mark.usefixtures("scan_engine")
+
 
 # -- files -----------------------------------------------------------------------------------
 
