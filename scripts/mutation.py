@@ -68,8 +68,8 @@ GROUPS: dict[str, Group] = {
     ),
     "selection": Group(
         ("sources/base.py", "sources/local.py", "cloudtrail/layout.py"),
-        ("tests/test_selection.py", "tests/test_scan.py"),
-        ("tests/test_selection.py",),
+        ("tests/test_selection.py", "tests/test_listing_filter.py", "tests/test_scan.py"),
+        ("tests/test_selection.py", "tests/test_listing_filter.py"),
     ),
     "s3": Group(
         ("sources/s3.py",),

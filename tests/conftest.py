@@ -95,3 +95,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("hardening figures")
         for name, value in sorted(figures, key=lambda item: item[0]):
             terminalreporter.write_line(f"{name} {value}")
+
+
+@pytest.fixture
+def empty_working_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Run the test in an empty working folder: a listing must never depend on where pytest
+    was started (and one that read the working folder instead of its own ends at once,
+    empty, instead of walking the project's tree over and over)."""
+    folder = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(folder)
+    return folder

@@ -23,6 +23,8 @@ from policygen.sources.local import LocalFolder
 from logfactory import ACCOUNT, OTHER_ACCOUNT, ROLE_ARN, record, write_log
 from scanhelp import by_outcome
 
+pytestmark = pytest.mark.usefixtures("empty_working_folder")
+
 JAN5 = datetime(2026, 1, 5, tzinfo=UTC)
 DAY = Selection(JAN5, JAN5 + timedelta(days=1))
 

@@ -133,7 +133,8 @@ class FileFilter:
 
     def __init__(self, selection: Selection) -> None:
         self.selection = selection
-        first = selection.start.astimezone(UTC).replace(second=0, microsecond=0)
+        # to the minute, as names write it: a window from 10:00:30 wants the file of 10:00
+        first = selection.start.astimezone(UTC)
         last = (selection.end + selection.margin).astimezone(UTC)
         self.first, self.last = f"{first:%Y%m%dT%H%MZ}", f"{last:%Y%m%dT%H%MZ}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from policygen.cloudtrail.layout import ACCOUNT_RE, SKIPPED_FOLDERS
@@ -87,24 +87,22 @@ class _Folder:
     @classmethod
     def open(cls, path: str, state: _Walk) -> _Folder:
         """The folder's entries, none if it cannot be read (the walk goes on)."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return cls(path, state, iter(()), None)
-        try:
-            with os.scandir(fd) as listing:
+        fd: int | None = None
+        entries: list[os.DirEntry[str]] = []
+        try:  # the descriptor stays open while the walk is inside: entries stat relative to it
+            with os.scandir(fd := os.open(path, os.O_RDONLY | os.O_DIRECTORY)) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError:
-            entries = []
+            pass
         return cls(path, state, iter(entries), fd)
 
     def child_path(self, name: str) -> str:
         return os.path.join(self.path, name)
 
     def close(self) -> None:
+        """Called once per folder: when the walk leaves it, or when the caller stops early."""
         if self.fd is not None:
             os.close(self.fd)
-            self.fd = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +110,6 @@ class LocalFolder:
     """Log files under a local folder, in the CloudTrail S3 layout or any other."""
 
     root: Path
-    follow_symlinks: bool = field(default=False)
 
     def list_objects(self, selection: Selection) -> Iterator[LogObject]:
         if self.root.is_file():
@@ -128,14 +125,15 @@ class LocalFolder:
 
         One generator for the whole tree (not one per folder level for every file to
         pass through), and sizes read relative to the open folder (`fstatat`), not by
-        resolving each file's whole path again."""
-        wanted, follow = FileFilter(selection), self.follow_symlinks
+        resolving each file's whole path again. Links to folders are not followed (a link
+        to an ancestor would never end)."""
+        wanted = FileFilter(selection)
         stack = [_Folder.open(root, state)]
         try:
             while stack:
                 folder = stack[-1]
                 for entry in folder.entries:
-                    if entry.is_dir(follow_symlinks=follow):
+                    if entry.is_dir(follow_symlinks=False):
                         path = folder.child_path(entry.name)
                         child = _child_state(folder.state, path, selection)
                         if child is not None:
