@@ -25,7 +25,6 @@ from policygen_synth import Manifest
 from logfactory import OTHER_ACCOUNT, ROLE_ARN, USER_ARN, record, write_log
 from scanhelp import EVERYTHING, by_outcome, comparable, truth
 
-
 # listings must not depend on the working folder (and a mutant listing it ends at once)
 pytestmark = pytest.mark.usefixtures("empty_working_folder")
 
