@@ -13,6 +13,17 @@ from policygen_synth import Manifest
 EVERYTHING = Selection(datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC))
 
 
+def principal_arn(record: dict) -> str | None:
+    """The IAM user's or role's ARN a raw CloudTrail record was made by (None for other
+    identities): read straight from the JSON, independently of policygen's decoder."""
+    identity = record.get("userIdentity") or {}
+    if identity.get("type") == "IAMUser":
+        return identity["arn"]
+    if identity.get("type") == "AssumedRole":
+        return identity["sessionContext"]["sessionIssuer"]["arn"]
+    return None
+
+
 def by_outcome(usage: Usage) -> dict[tuple[str, str], dict[str, int]]:
     """Counts per (eventSource, eventName) and outcome, the manifest's shape."""
     found: dict[tuple[str, str], dict[str, int]] = defaultdict(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scanhelp import principal_arn
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
 TRAILSCRAPER = ROOT / "benchmarks" / ".venv-trailscraper" / "bin" / "trailscraper"
@@ -23,12 +25,8 @@ def _count_calls(corpus: Path) -> tuple[Counter[str], set[str]]:
     principals: set[str] = set()
     for path in corpus.glob("AWSLogs/*/CloudTrail/**/*.json.gz"):
         for record in json.loads(gzip.decompress(path.read_bytes()))["Records"]:
-            identity = record.get("userIdentity") or {}
-            if identity.get("type") == "IAMUser":
-                arn = identity["arn"]
-            elif identity.get("type") == "AssumedRole":
-                arn = identity["sessionContext"]["sessionIssuer"]["arn"]
-            else:
+            arn = principal_arn(record)
+            if arn is None:
                 continue
             principals.add(arn)
             calls[arn] += record.get("eventType") == "AwsApiCall"

@@ -23,6 +23,8 @@ from policygen.core.units import parse_size
 from policygen.scan.usage import outcome_of
 from policygen_synth import CorpusSpec, Manifest, generate_corpus
 
+from scanhelp import principal_arn
+
 ACCOUNTS = ("111122223333", "444455556666")
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -246,15 +248,9 @@ def test_manifest_matches_a_direct_count(full: tuple[Path, Manifest, list]) -> N
     )
     seen: set[str] = set()
     for _, record in found:
-        identity = record["userIdentity"]
         if record["eventType"] != "AwsApiCall" or record["eventID"] in seen:
             continue
-        if identity.get("type") == "IAMUser":
-            arn = identity["arn"]
-        elif identity.get("type") == "AssumedRole":
-            arn = identity["sessionContext"]["sessionIssuer"]["arn"]
-        else:
-            continue
+        arn = principal_arn(record)
         if arn in targets:
             seen.add(record["eventID"])
             call = (record["eventSource"], record["eventName"])
