@@ -7,6 +7,7 @@ wording) and say what to fix elsewhere.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -151,6 +152,20 @@ HEADER_CASES: list[tuple[str, Callable[[Headers], Headers], type, str]] = [
         InvalidSignatureError,
         MISMATCH,
     ),
+    (
+        "signature-beyond-latin-1",  # compared as bytes: a mismatch, not a server error
+        lambda h: _replace(h, "authorization", "Signature=", "Signature=\u20ac"),
+        InvalidSignatureError,
+        MISMATCH,
+    ),
+    (
+        "neither-required-header-signed",
+        lambda h: _replace(
+            h, "authorization", "SignedHeaders=host;x-amz-date", "SignedHeaders=accept"
+        ),
+        IncompleteSignatureError,
+        "SignedHeaders must include host, x-amz-date.",
+    ),
 ]
 
 
@@ -238,6 +253,15 @@ def test_presigned_url_valid_until_its_last_second(monkeypatch: pytest.MonkeyPat
     assert verify(long, moment=SIGNED_AT + timedelta(minutes=59)).account == "111122223333"
 
 
+@pytest.mark.parametrize("seconds", [1, 604800])  # X-Amz-Expires' bounds, both allowed
+def test_presigned_expiry_bounds_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, seconds: int
+) -> None:
+    head = signed(monkeypatch, presign=seconds)
+    assert f"X-Amz-Expires={seconds}&" in f"{head.query_string}&"
+    assert verify(head, moment=SIGNED_AT + timedelta(seconds=seconds)).region == "eu-west-1"
+
+
 def test_both_mechanisms_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     head = signed(monkeypatch)
     both = RequestHead(head.method, head.raw_path, "X-Amz-Algorithm=AWS4-HMAC-SHA256", head.headers)
@@ -257,6 +281,22 @@ def test_clock_skew_messages(monkeypatch: pytest.MonkeyPatch) -> None:
         "(20260105T114400Z + 15 min.)"
     )
     late = refusal(head, moment=SIGNED_AT + timedelta(minutes=16))
+    assert late.message == (
+        "Signature expired: 20260105T120000Z is now earlier than 20260105T120100Z "
+        "(20260105T121600Z - 15 min.)"
+    )
+
+
+def test_clock_skew_messages_are_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "JST-9")
+    time.tzset()
+    try:
+        late = refusal(signed(monkeypatch), moment=SIGNED_AT + timedelta(minutes=16))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert late.message == (
         "Signature expired: 20260105T120000Z is now earlier than 20260105T120100Z "
         "(20260105T121600Z - 15 min.)"
