@@ -64,6 +64,13 @@ def test_kill_9_while_jobs_run(
     for round_ in range(ROUNDS):
         server = start_server(*trail, data_dir=data_dir)
         data_dir, client = server.data_dir, server.client()
+        # the jobs this server resumed must end first: a worker stopped inside its write of a
+        # result would hold the store's lock, and the next StartPolicyGeneration would wait
+        # out the lock's timeout and fail (seen once in CI)
+        resumed = list(started)
+        wait_until(
+            lambda c=client, r=resumed: not count(c, r, "IN_PROGRESS"), what="resumed jobs to end"
+        )
         with server.frozen_workers():
             started += [start(client) for _ in range(JOBS_PER_ROUND)]
         server.wait_for_log(r"job \S+: SUCCEEDED")  # jobs are running: catch them at it
