@@ -205,7 +205,8 @@ class Tally:
 
     def _count(self, records: list[Record], account: str | None, delivered: int | None) -> None:
         """Count the wanted records: select them, then count them, each in one loop (they
-        run once per record)."""
+        run once per record, and a function call per record would cost as much as the
+        work it does)."""
         stats = self.stats
         wanted = self._select(records, account)
         stats.records_read += len(records)
@@ -213,23 +214,35 @@ class Tally:
         hourly, level, rules = query.hourly, query.level, query.rules
         add_id, add_ref = self.files.ids.append, self._refs.append
         for arn, record in wanted:
+            source, name, when = record.eventSource, record.eventName, record.eventTime
             key: tuple[Any, ...] = (
                 arn,
-                record.eventSource,
-                record.eventName,
+                source,
+                name,
                 record.errorCode,
                 record.managementEvent,
                 record.eventCategory,
             )
             if hourly:
-                key = (*key, record.eventTime[:13], record.awsRegion or "")
+                key = (*key, when[:13], record.awsRegion or "")
             entry = acc.get(key)
             if entry is None:
-                entry = acc[key] = _entry(record, level, rules)
+                qualified = qualifiers.needs_parameters(source, name)
+                entry = acc[key] = {} if qualified else _leaf(record, level, rules)
             if entry.__class__ is dict:
                 entry = _qualified(entry, record, level, rules)
-            _tick(entry, record, delivered, level, rules)
+            entry[0] += 1
             event_id = record.eventID
+            if when < entry[1]:
+                entry[1] = when
+                entry[3] = event_id or entry[3]
+            elif when > entry[2]:
+                entry[2] = when
+            if delivered is not None:
+                entry[4] = _later(entry[4], delivered)
+            if entry[5] is not None:
+                arns, passed = rules.facts_at(level, record)  # type: ignore[union-attr]
+                entry[5].add(arns, passed, when, event_id or "")
             if event_id:
                 add_id(event_id)
                 add_ref(entry)  # type: ignore[arg-type]  # positions after the batch
@@ -354,36 +367,6 @@ def _observe(query: ScanQuery, observed: dict[int, Observed], leaf: int, raw: by
     if found is None:
         found = observed[leaf] = Observed()
     found.add(arns, passed, record.eventTime or "", record.eventID or "")
-
-
-def _entry(record: Record, level: ObserveLevel, rules: FactRules | None) -> Any:
-    """A new entry of `_acc`: a dict qualifier -> leaf for calls whose action depends on
-    their parameters, else a leaf."""
-    if qualifiers.needs_parameters(record.eventSource or "", record.eventName or ""):
-        return {}
-    return _leaf(record, level, rules)
-
-
-def _tick(
-    leaf: list[Any],
-    record: Record,
-    delivered: int | None,
-    level: ObserveLevel,
-    rules: FactRules | None,
-) -> None:
-    """Count one record into its leaf."""
-    when, event_id = record.eventTime, record.eventID
-    leaf[0] += 1
-    if when < leaf[1]:
-        leaf[1] = when
-        leaf[3] = event_id or leaf[3]
-    elif when > leaf[2]:
-        leaf[2] = when
-    if delivered is not None:
-        leaf[4] = _later(leaf[4], delivered)
-    if leaf[5] is not None:
-        arns, passed = rules.facts_at(level, record)  # type: ignore[union-attr]
-        leaf[5].add(arns, passed, when, event_id or "")
 
 
 def _later(a: int | None, b: int | None) -> int | None:
